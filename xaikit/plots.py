@@ -1,0 +1,41 @@
+"""Figure helpers: attribution maps drawn the same way in every notebook, saved once."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt  # noqa: F401  (notebooks use plots.plt)
+import numpy as np
+import torch
+
+
+def image(ax, x: torch.Tensor, title: str | None = None) -> None:
+    """Draw one (C, H, W) image in [0, 1]."""
+    arr = x.detach().cpu().permute(1, 2, 0).numpy()
+    ax.imshow(arr.squeeze(-1) if arr.shape[-1] == 1 else arr.clip(0, 1), cmap="gray" if arr.shape[-1] == 1 else None)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def heatmap(ax, m: torch.Tensor, title: str | None = None, signed: bool = True):
+    """Draw one 2-D map: signed maps red (+) / blue (-) scaled by max |value|; unsigned maps in 'inferno'."""
+    m = m.detach().cpu().float().numpy()
+    if signed:
+        v = float(np.abs(m).max()) or 1.0
+        im = ax.imshow(m, cmap="bwr", vmin=-v, vmax=v)
+    else:
+        im = ax.imshow(m, cmap="inferno")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=8)
+    return im
+
+
+def save(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Save as PNG (tight, white background) and close the figure; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", facecolor="white")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,68 @@
+"""Seeds, devices, progress bars and library versions: what every notebook needs before it starts."""
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import platform
+import random
+import sys
+
+import numpy as np
+import torch
+
+TRACKED_LIBRARIES = ("torch", "torchvision", "captum", "zennit", "timm", "numpy", "scipy", "scikit-image",
+                     "gmic", "krippendorff", "saliency", "papermill")
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) and ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None):
+    """Run a block under its own seed without disturbing the global random state."""
+    if seed is None:
+        yield
+        return
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def progress(iterable=None, **kwargs):
+    """A tqdm bar that behaves in papermill output and logs: plain text, few refreshes."""
+    from tqdm.std import tqdm
+    kwargs.setdefault("mininterval", 5.0)
+    kwargs.setdefault("ncols", 90)
+    kwargs.setdefault("ascii", True)
+    kwargs.setdefault("file", sys.stdout)
+    return tqdm(iterable, **kwargs)
+
+
+def versions() -> dict:
+    """Versions of Python and the libraries a number may depend on (absent ones left out)."""
+    out = {"python": platform.python_version()}
+    for lib in TRACKED_LIBRARIES:
+        try:
+            out[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    return f"CPU: {torch.get_num_threads()} threads ({platform.machine()})"

@@ -167,11 +167,9 @@ def _zennit(model, x, target, composite):
     """Relevance at the normalised input, returned at the pixels of the [0, 1] image (a one-to-one map)."""
     from zennit.attribution import Gradient
     net, z = (model.net, model.normalize(x)) if hasattr(model, "normalize") else (model, x)
-    with torch.no_grad():
-        n_cls = net(z[:1]).shape[1]
-    onehot = torch.nn.functional.one_hot(target, n_cls).to(z.dtype)
+    # Start from R = the target logit (not 1), so relevance sums are in the logit's units.
     with Gradient(model=net, composite=composite) as attributor:
-        _, relevance = attributor(z, onehot)
+        _, relevance = attributor(z, lambda out: out * torch.nn.functional.one_hot(target, out.shape[1]).to(out))
     return relevance
 
 

@@ -228,7 +228,8 @@ class ForwardCounter:
 @contextlib.contextmanager
 def count_forward(model: nn.Module):
     counter = ForwardCounter()
-    handle = model.register_forward_hook(counter)
+    # Hook the inner net: Zennit is handed model.net directly, and every other path goes through it too.
+    handle = getattr(model, "net", model).register_forward_hook(counter)
     try:
         yield counter
     finally:

@@ -17,14 +17,18 @@ def image(ax, x: torch.Tensor, title: str | None = None) -> None:
         ax.set_title(title, fontsize=8)
 
 
-def heatmap(ax, m: torch.Tensor, title: str | None = None, signed: bool = True):
-    """Draw one 2-D map: signed maps red (+) / blue (-) scaled by max |value|; unsigned maps in 'inferno'."""
+def heatmap(ax, m: torch.Tensor, title: str | None = None, signed: bool = True, clip: float = 99.5):
+    """Draw one 2-D map: signed maps red (+) / blue (-), unsigned maps in 'inferno'.
+
+    The colour scale ends at the `clip` percentile of |value| (100 = the maximum), so a few extreme pixels do
+    not wash the map out.
+    """
     m = m.detach().cpu().float().numpy()
+    v = float(np.percentile(np.abs(m), clip)) or float(np.abs(m).max()) or 1.0
     if signed:
-        v = float(np.abs(m).max()) or 1.0
         im = ax.imshow(m, cmap="bwr", vmin=-v, vmax=v)
     else:
-        im = ax.imshow(m, cmap="inferno")
+        im = ax.imshow(m, cmap="inferno", vmin=float(m.min()) if m.min() < 0 else 0.0, vmax=v)
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=8)

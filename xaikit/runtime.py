@@ -29,9 +29,17 @@ def seeded(seed: int | None):
         yield
         return
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    np_state, py_state = np.random.get_state(), random.getstate()
+    # Captum draws from NumPy too (GradientShap's path coefficients), so seed all three.
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        yield
+        np.random.seed(seed)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
 
 
 def device(name: str = "auto") -> torch.device:

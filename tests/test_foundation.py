@@ -1,0 +1,130 @@
+"""Data, models, training and results: the ground the notebooks stand on."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from xaikit import data, models, results, training
+
+
+def test_efficientnet_lite0_equals_reference_module():
+    ours, ref = models.efficientnet_lite0(), models.efficientnet_lite0_reference()
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        # ours takes [0, 1] images and scales (x - 0.5) / 0.5 itself; the reference takes the scaled input
+        assert torch.allclose(ours(x), ref((x - 0.5) / 0.5), atol=1e-5)
+    # every activation is its own module, none in place (Captum's guided and DeepLift rules hook modules)
+    acts = [m for m in ours.modules() if isinstance(m, torch.nn.ReLU)]
+    assert len(acts) == len({id(m) for m in acts}) == 33 and not any(m.inplace for m in acts)
+
+
+def test_imagenet_sample_labels_follow_torchvision_order():
+    d = data.load_imagenet_sample(n=3)
+    assert d.images.shape == (3, 3, 224, 224) and 0 <= d.images.min() and d.images.max() <= 1
+    assert d.names[0].startswith("n01440764") and d.labels.tolist() == [0, 1, 2]
+    assert d.classes[0] == "tench" and "offline" in d.source
+
+
+def test_missing_data_names_the_expected_path(tmp_path):
+    with pytest.raises(data.MissingDataError, match=str(tmp_path / "imagenet-sample-images")):
+        data.load_imagenet_sample(root=tmp_path)
+    with pytest.raises(data.MissingDataError, match="CIFAR-10"):
+        data.load_cifar10(root=tmp_path, download=False)
+
+
+def test_cifar10_offline_copy_says_it_is_lossy():
+    d = data.load_cifar10("test", n=20, seed=1)
+    assert d.images.shape == (20, 3, 32, 32) and len(set(d.labels.tolist())) > 1
+    assert "lossy" in d.source or "original" in d.source
+    assert torch.equal(d.images, data.load_cifar10("test", n=20, seed=1).images)
+
+
+def test_fashion_mnist_from_local_files():
+    d = data.load_fashion_mnist("test", n=10)
+    assert d.images.shape == (10, 1, 28, 28) and d.classes[0] == "T-shirt/top"
+
+
+def test_forward_counter_counts_images():
+    model = models.small_cnn([str(i) for i in range(10)]).eval()
+    with models.count_forward(model) as c:
+        model.predict(torch.rand(70, 1, 28, 28), batch_size=32)
+    assert c.as_dict() == {"forward_calls": 3, "images_forwarded": 70}
+
+
+def test_cifar_cnn_has_no_bias_terms_in_conv_or_linear():
+    model = models.cifar_cnn(data.CIFAR10_CLASSES)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            assert m.bias is None
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert isinstance(model.layer(), torch.nn.ReLU)
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown model"):
+        models.load_model("alexnet9000")
+
+
+def _tiny_fashion():
+    d = data.load_fashion_mnist("train", n=300, seed=0)
+    return d.images, d.labels
+
+
+def test_training_is_seeded_and_cached(tmp_path):
+    x, y = _tiny_fashion()
+    runs = []
+    for _ in range(2):
+        model = models.small_cnn([str(i) for i in range(10)], width=8)
+        runs.append((model, training.train(model, x, y, epochs=2, seed=3, show_progress=False)))
+    (a, _), (b, _) = runs
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    ckpt = tmp_path / "m.pt"
+    m1 = models.small_cnn([str(i) for i in range(10)], width=8)
+    h1 = training.train(m1, x, y, epochs=2, seed=3, checkpoint=ckpt, show_progress=False)
+    m2 = models.small_cnn([str(i) for i in range(10)], width=8)
+    h2 = training.train(m2, x, y, epochs=2, seed=3, checkpoint=ckpt, show_progress=False)
+    assert "loaded_from" in h2 and h2["val_accuracy"] == h1["val_accuracy"]
+    assert torch.equal(m1(x[:5]), m2(x[:5]))
+
+
+def test_training_rejects_bad_input():
+    model = models.small_cnn([str(i) for i in range(10)])
+    with pytest.raises(ValueError, match="NaN"):
+        training.train(model, torch.full((4, 1, 28, 28), float("nan")), torch.zeros(4, dtype=torch.long))
+
+
+def test_results_are_atomic_deterministic_and_profiled(tmp_path):
+    def make():
+        r = results.Results("99_test", profile="smoke", seed=1, root=tmp_path, source="s", model="m")
+        r.add("a", torch.tensor([0.1, 0.2]), paper=0.3, paper_where="Table 1")
+        r.add("b", 1 / 3)
+        r.time("step", 1.234)
+        return r
+    p = make().save()
+    first = p.read_text()
+    assert p == tmp_path / "results" / "smoke" / "99_test.json"
+    assert make().save().read_text() == first
+    doc = json.loads(first)
+    assert doc["values"]["a"]["paper"] == 0.3 and doc["values"]["a"]["source"] == "s"
+    assert "seconds" not in first and p.with_suffix(".timings.json").is_file()
+    r = make()
+    with pytest.raises(ValueError, match="not finite"):
+        r.add("c", float("nan"))
+    assert p.read_text() == first and not list(p.parent.glob("*.tmp"))
+    with pytest.raises(ValueError, match="profile"):
+        results.Results("x", profile="huge")
+    assert "| 99_test | a | 0.3 | Table 1 |" in results.summary(tmp_path, "smoke")
+
+
+def test_standard_results_go_to_top_level(tmp_path):
+    r = results.Results("99_test", profile="standard", root=tmp_path)
+    assert r.path == tmp_path / "results" / "99_test.json"
+    assert r.figure_path("f.png").parent == tmp_path / "figures" / "99_test"
+
+
+def test_every_notebook_has_a_smoke_test():
+    nbs = sorted(p.stem for p in (Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    tests = " ".join(p.read_text() for p in Path(__file__).parent.glob("test_nb*.py"))
+    assert nbs and all(f'"{nb}"' in tests for nb in nbs), nbs

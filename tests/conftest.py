@@ -39,3 +39,8 @@ def run_smoke(smoke_root):
 def smoke_path(smoke_root):
     """smoke_path("01_dont_augment_me", seed=0) -> the root a smoke run wrote into (figures/, results/)."""
     return lambda name, seed=0: smoke_root / f"seed{seed}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Unit tests first, then the notebook runs and the checks of what they saved."""
+    items.sort(key=lambda item: item.fspath.basename.startswith("test_nb"))

@@ -128,6 +128,12 @@ def _guided(model, x, target, noise_tunnel=None):
     return _captum(GuidedBackprop, model, x, target, noise_tunnel)
 
 
+@method("deconvolution", "Deconvolution (Zeiler & Fergus): rectifiers pass only positive gradient, ignoring the input")
+def _deconvolution(model, x, target, noise_tunnel=None):
+    from captum.attr import Deconvolution
+    return _captum(Deconvolution, model, x, target, noise_tunnel)
+
+
 @method("grad_cam", "Grad-CAM at the model's last conv layer (or layer=...), upsampled bilinearly")
 def _gradcam(model, x, target, layer=None, relu=True):
     from captum.attr import LayerAttribution, LayerGradCam
@@ -150,8 +156,9 @@ def _guided_gradcam(model, x, target, layer=None, noise_tunnel=None):
 def _gradshap(model, x, target, baselines="random", n_samples=16, stdevs=0.0, n_random=8, noise_tunnel=None):
     from captum.attr import GradientShap
     base = _distribution(baselines, x, n_random)
-    return _captum(GradientShap, model, x, target, noise_tunnel, baselines=base, n_samples=n_samples,
-                   stdevs=stdevs)
+    # Under a noise tunnel the noise is the tunnel's (its own `stdevs`); GradientShap keeps its default then.
+    extra = {} if noise_tunnel else {"stdevs": stdevs}
+    return _captum(GradientShap, model, x, target, noise_tunnel, baselines=base, n_samples=n_samples, **extra)
 
 
 @method("deeplift_shap", "DeepLiftSHAP: DeepLift averaged over a baseline distribution (e.g. training images)")

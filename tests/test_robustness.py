@@ -1,0 +1,193 @@
+"""Unit tests of xaikit.robustness (Erdem & Mazurek): augmentations, rotations, SSIM, kept pairs, the experiment."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from xaikit import attribution, models, robustness as R
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """A real photo (the offline daisy), cropped to a square so that its rotation centre is the crop's."""
+    img = R.load_originals(["n11939491_daisy.JPEG"])[0]
+    w, h = img.size
+    s = min(w, h)
+    return img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return models.small_cnn(tuple("abcd"), in_channels=3, size=32).eval()
+
+
+def test_rotation_by_zero_is_identity(photo):
+    x = torch.rand(2, 3, 20, 20)
+    assert torch.equal(R.rotate_maps(x, 0), x)
+    assert np.array_equal(np.asarray(R.rotate_image(photo, 0)), np.asarray(photo))
+    assert R.rotation_mask(20, 0).all()
+
+
+def test_map_rotation_turns_the_same_way_as_the_image(photo):
+    x = R.to_input(photo, 96)[None]
+    for deg in (15, -30):
+        img_rot = R.to_input(R.rotate_image(photo, deg), 96)[None]
+        inside = R.rotation_mask(96, deg)
+        same = (R.rotate_maps(x, deg) - img_rot)[..., inside].abs().mean()
+        opposite = (R.rotate_maps(x, -deg) - img_rot)[..., inside].abs().mean()
+        assert same < 0.05 < opposite
+
+
+def test_rotation_leaves_zero_corners():
+    x = torch.ones(1, 3, 40, 40)
+    r = R.rotate_maps(x, 30)
+    assert r[0, :, 0, 0].abs().max() < 1e-6 and r[0, :, 20, 20].sub(1).abs().max() < 1e-6
+    assert not R.rotation_mask(40, 30)[0, 0] and R.rotation_mask(40, 30)[20, 20]
+
+
+def test_rotate_maps_rejects_bad_shape():
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        R.rotate_maps(torch.zeros(3, 8, 8), 15)
+
+
+def test_gmic_filters_change_the_photo_and_keep_its_shape(photo):
+    small = photo.resize((80, 80))
+    a = np.asarray(small)
+    for name, cmd in R.FILTERS.items():
+        out = np.asarray(R.gmic_filter(small, cmd))
+        assert out.shape == a.shape and out.dtype == np.uint8, name
+        assert np.abs(out.astype(int) - a).mean() > 0.5, f"{name} left the image unchanged"
+
+
+def test_augmented_batch_and_unknown_augmentation(photo):
+    small = photo.resize((60, 60))
+    b = R.augmented_batch(small, size=32)
+    assert b.shape == (len(R.AUGMENTATIONS), 3, 32, 32) and b.min() >= 0 and b.max() <= 1
+    assert torch.equal(b[0], R.to_input(small, 32))
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        R.augmented_batch(small, ("none", "blur"), size=32)
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        R.angle("rotate")
+
+
+def test_ssim_identity_range_and_sign():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 32, 32, generator=g)
+    b = torch.randn(3, 32, 32, generator=g)
+    dr = float(max(a.abs().max(), b.abs().max()))
+    assert R.attribution_ssim(a, a, dr) == pytest.approx(1.0)
+    for x, y in ((a, b), (a, -a), (a, a + 0.3 * b)):
+        assert -1 <= R.attribution_ssim(x, y, dr) <= 1
+    assert R.attribution_ssim(a, a + 0.3 * b, dr) > R.attribution_ssim(a, a + b, dr) > R.attribution_ssim(a, b, dr)
+    mask = torch.zeros(32, 32, dtype=torch.bool)
+    mask[8:24, 8:24] = True
+    assert R.attribution_ssim(a, a, dr, mask=mask) == pytest.approx(1.0)
+
+
+def test_ssim_bad_input():
+    a = torch.zeros(3, 16, 16)
+    with pytest.raises(ValueError, match="one shape"):
+        R.attribution_ssim(a, torch.zeros(3, 16, 15), 1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        R.attribution_ssim(a, torch.full((3, 16, 16), float("nan")), 1.0)
+    with pytest.raises(ValueError, match="data_range"):
+        R.attribution_ssim(a, a, 0.0)
+
+
+def test_kept_pairs():
+    p0 = torch.tensor([0.9, 0.5])
+    pa = torch.tensor([[0.9, 0.86, 0.84, 0.949], [0.1, 0.5, 0.549, 0.551]])
+    kept = R.kept_pairs(p0, pa)
+    assert kept.tolist() == [[True, True, False, True], [False, True, True, False]]
+    with pytest.raises(ValueError, match="p_orig"):
+        R.kept_pairs(p0, pa[0])
+    with pytest.raises(ValueError, match="NaN"):
+        R.kept_pairs(torch.tensor([float("nan"), 0.5]), pa)
+
+
+def test_pair_ssims_checks_order_and_length():
+    maps = torch.rand(3, 3, 16, 16)
+    with pytest.raises(ValueError, match="'none'"):
+        R.pair_ssims(maps, ("sharpen", "none", "rotate_15"), 1.0)
+    with pytest.raises(ValueError, match="maps for"):
+        R.pair_ssims(maps, ("none", "sharpen"), 1.0)
+    # a base map against itself and against its own rotation scores 1 (the base is rotated first)
+    rot = R.rotate_maps(maps[:1], 15)
+    s = R.pair_ssims(torch.cat([maps[:1], maps[:1], rot]), ("none", "sharpen", "rotate_15"), 1.0)
+    assert s == pytest.approx([1.0, 1.0])
+
+
+@pytest.mark.parametrize("method,params", [
+    ("saliency", {}), ("integrated_gradients", dict(n_steps=5)), ("guided_backprop", {}),
+    ("guided_grad_cam", dict(layer="net.features.0")), ("deconvolution", {})])
+def test_deterministic_methods_give_ssim_one_on_the_unaugmented_image(tiny, method, params):
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    a = attribution.attribute(tiny, x, 0, method, seed=None, **params)[0]
+    b = attribution.attribute(tiny, x, 0, method, seed=None, **params)[0]
+    assert R.attribution_ssim(a, b, float(a.abs().max())) == pytest.approx(1.0)
+
+
+def test_method_settings_are_the_authors():
+    s = R.method_settings("net.conv_stem")
+    assert s["Guided Grad-CAM"] == ("guided_grad_cam", dict(layer="net.conv_stem", noise_tunnel=dict(
+        nt_type="smoothgrad", nt_samples=8, stdevs=pytest.approx(0.226, abs=1e-3))))
+    assert s["Integrated Gradients"] == ("integrated_gradients", dict(n_steps=25))
+    assert s["GradientSHAP"][1]["n_samples"] == 5 and s["GradientSHAP"][1]["noise_tunnel"]["nt_samples"] == 5
+    assert "Deconvolution" in R.method_settings("x", deconvolution=True)
+
+
+def _images(n):
+    g = np.random.default_rng(0)
+    return [Image.fromarray(g.integers(0, 255, (40, 48, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+def test_run_uses_the_same_pairs_for_every_method_and_is_seeded(tiny):
+    settings = R.method_settings("net.features.0", nt_samples=2, ig_steps=3, shap_samples=2, shap_nt_samples=1)
+    imgs = _images(2)
+    with models.count_forward(tiny) as c:
+        out = R.run(tiny, imgs, settings, size=32, seed=0, keep_maps_for=(0, 1), show_progress=False)
+    # predictions 2 x 10; per variant: saliency 2 + IG 3 + GBP 2 + GGC 2 x 2 + GradientSHAP 2 x 1
+    assert c.images == 2 * 10 + 2 * 10 * (2 + 3 + 2 + 4 + 2)
+    assert out["kept"].shape == (2, 9)
+    summ = R.summarize(out)
+    assert len({v["n"] for v in summ.values()}) == 1 and summ["Saliency"]["n"] == int(out["kept"].sum())
+    for m, s in out["ssim"].items():
+        assert s.shape == (2, 9) and np.all(s <= 1 + 1e-9) and np.all(s >= -1 - 1e-9), m
+        # data_range = the method's largest |attribution| over the whole experiment
+        assert out["data_range"][m] == max(float(out["maps"][i][m].abs().max()) for i in (0, 1)), m
+    # the filter does not depend on the attribution settings
+    other = R.run(tiny, imgs, {"Saliency": ("saliency", {})}, size=32, seed=3, show_progress=False)
+    assert torch.equal(other["kept"], out["kept"])
+    again = R.run(tiny, imgs, settings, size=32, seed=0, show_progress=False)
+    for m in settings:
+        assert np.array_equal(again["ssim"][m], out["ssim"][m]), m
+
+
+def test_run_requires_none_first(tiny):
+    with pytest.raises(ValueError, match="start with 'none'"):
+        R.run(tiny, _images(1), {}, augmentations=("sharpen", "none"), size=32, show_progress=False)
+
+
+def test_subset_indices():
+    assert R.subset_indices(10, 1.0).tolist() == list(range(10))
+    s = R.subset_indices(100, 0.2)
+    assert len(s) == 20 and np.all(np.diff(s) == 5)
+    assert len(R.subset_indices(1001, 0.6)) == 600  # floor(1001 * 0.6)
+    with pytest.raises(ValueError, match="fraction"):
+        R.subset_indices(10, 0)
+
+
+def test_sample_lookup_and_missing_original():
+    assert R.sample_index(["daisy"]) == [985]
+    with pytest.raises(ValueError, match="matches 0 files"):
+        R.sample_index(["no_such_class"])
+    with pytest.raises(FileNotFoundError, match="make data"):
+        R.load_originals(["n00000000_nothing.JPEG"])
+
+
+def test_finetune_sweep_needs_a_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="CUDA GPU"):
+        next(R.finetune_sweep())

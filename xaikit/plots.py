@@ -11,7 +11,10 @@ import torch
 def image(ax, x: torch.Tensor, title: str | None = None) -> None:
     """Draw one (C, H, W) image in [0, 1]."""
     arr = x.detach().cpu().permute(1, 2, 0).numpy()
-    ax.imshow(arr.squeeze(-1) if arr.shape[-1] == 1 else arr.clip(0, 1), cmap="gray" if arr.shape[-1] == 1 else None)
+    if arr.shape[-1] == 1:
+        ax.imshow(arr.squeeze(-1), cmap="gray", vmin=0, vmax=1)
+    else:
+        ax.imshow(arr.clip(0, 1))
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=8)

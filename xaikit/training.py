@@ -34,6 +34,7 @@ def _atomic_save(obj, path: Path) -> None:
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 30, batch_size: int = 128,
           lr: float = 1e-3, weight_decay: float = 5e-4, optimizer: str = "adam", momentum: float = 0.9,
+          nesterov: bool = False, label_smoothing: float = 0.0,
           val_fraction: float = 0.1, val: tuple | None = None, patience: int = 5, seed: int = 0,
           checkpoint: str | Path | None = None, augment=None, lr_schedule: dict | None = None,
           device: str | torch.device = "cpu", show_progress: bool = True) -> dict:
@@ -50,6 +51,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 3
         raise ValueError("training images contain NaN or inf")
     settings = dict(n=len(x), shape=list(x.shape[1:]), epochs=epochs, batch_size=batch_size, lr=lr,
                     weight_decay=weight_decay, optimizer=optimizer, momentum=momentum, val_fraction=val_fraction,
+                    **({"nesterov": nesterov} if nesterov else {}),
+                    **({"label_smoothing": label_smoothing} if label_smoothing else {}),
                     patience=patience, seed=seed, lr_schedule=lr_schedule, model=type(model).__name__,
                     data_sum=round(float(x.double().sum()), 3), labels=hashlib.sha1(y.numpy().tobytes()).hexdigest())
     if checkpoint is not None:
@@ -74,7 +77,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 3
         if optimizer == "adam":
             opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
         elif optimizer == "sgd":
-            opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+            opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
         else:
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
         sched = torch.optim.lr_scheduler.StepLR(opt, **lr_schedule) if lr_schedule else None
@@ -89,7 +92,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 3
                 xb, yb = x_tr[idx].to(device), y_tr[idx].to(device)
                 if augment is not None:
                     xb = augment(xb)
-                loss = F.cross_entropy(model(xb), yb)
+                loss = F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -1,0 +1,159 @@
+import pytest
+import torch
+
+from xaikit import roar
+from xaikit.models import small_cnn
+
+
+def _data(n=6, c=3, h=8, w=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, c, h, w, generator=g)
+
+
+def test_ranks_are_a_permutation_and_follow_the_scores():
+    s = _data(4, 1, 5, 7)[:, 0]
+    r = roar.ranks(s)
+    assert r.dtype == torch.int32 and r.shape == s.shape
+    for i in range(4):
+        assert sorted(r[i].flatten().tolist()) == list(range(35))
+        # rank 0 is the largest score, ranks increase as scores fall
+        order = r[i].flatten().argsort()
+        vals = s[i].flatten()[order]
+        assert torch.all(vals[:-1] >= vals[1:])
+
+
+def test_ties_broken_by_seed_not_by_position():
+    s = torch.zeros(1, 10, 10)
+    r0, r0b, r1 = roar.ranks(s, seed=0), roar.ranks(s, seed=0), roar.ranks(s, seed=1)
+    assert torch.equal(r0, r0b) and not torch.equal(r0, r1)
+    # with all scores equal, the top 10% is not simply the first row
+    assert not torch.equal(roar.removal_mask(r0, 0.1, "roar")[0, 0, 0], torch.ones(10, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("mode", roar.MODES)
+@pytest.mark.parametrize("frac", [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0, 0.33])
+def test_masks_remove_exactly_the_requested_fraction(mode, frac):
+    r = roar.ranks(_data(5, 1, 28, 28)[:, 0])
+    m = roar.removal_mask(r, frac, mode)
+    k = round(frac * 784)
+    expected = k if mode == "roar" else 784 - k
+    assert m.shape == (5, 1, 28, 28)
+    assert (m.flatten(1).sum(1) == expected).all()
+
+
+def test_roar_and_kar_masks_are_complements():
+    r = roar.ranks(_data()[:, 0])
+    for f in roar.FRACTIONS:
+        assert torch.equal(roar.removal_mask(r, f, "roar"), ~roar.removal_mask(r, f, "kar"))
+
+
+def test_modify_at_zero_is_the_original_and_replaces_with_the_channel_mean():
+    x = _data(6, 3, 8, 8)
+    mean = roar.dataset_mean(x)
+    assert torch.allclose(mean, x.mean((0, 2, 3)), atol=1e-6)
+    r = roar.ranks(roar.pixel_scores(_data(6, 3, 8, 8, seed=1)))
+    assert torch.equal(roar.modify(x, r, 0.0, "roar", mean), x)     # ROAR t=0: nothing removed
+    assert torch.equal(roar.modify(x, r, 1.0, "kar", mean), x)      # KAR t=1: everything kept
+    y = roar.modify(x, r, 0.3, "roar", mean)
+    m = roar.removal_mask(r, 0.3, "roar").expand_as(x)
+    assert torch.equal(y[~m], x[~m])
+    assert torch.allclose(y.permute(1, 0, 2, 3)[m.permute(1, 0, 2, 3)].view(3, -1),
+                          mean[:, None].expand(3, int(m.sum()) // 3))
+    # the most important pixel (largest |a| summed over channels) is among those removed
+    s = roar.pixel_scores(_data(6, 3, 8, 8, seed=1))
+    top = s.flatten(1).argmax(1)
+    assert m[:, 0].flatten(1).gather(1, top[:, None]).all()
+
+
+def test_random_estimator_masks_differ_between_seeds_and_match_for_equal_seeds():
+    x = _data(4, 1, 28, 28)
+    y = torch.zeros(4, dtype=torch.long)
+    model = small_cnn(tuple("abcdefghij"))
+    a, _ = roar.estimator_ranks(model, x, y, "random", seed=0, cache=False)
+    b, _ = roar.estimator_ranks(model, x, y, "random", seed=0, cache=False)
+    c, _ = roar.estimator_ranks(model, x, y, "random", seed=1, cache=False)
+    ma, mb, mc = (roar.removal_mask(r, 0.5, "roar") for r in (a, b, c))
+    assert torch.equal(ma, mb)
+    assert not torch.equal(ma, mc)
+
+
+def test_estimator_ranks_cache_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAIKIT_DATA", str(tmp_path))
+    x = _data(3, 1, 28, 28)
+    y = torch.tensor([0, 1, 2])
+    model = small_cnn(tuple("abcdefghij")).eval()
+    r1, i1 = roar.estimator_ranks(model, x, y, "gradient", tag="t")
+    assert "loaded_from" not in i1 and i1["images_forwarded"] == 3
+    assert list((tmp_path / "cache" / "roar").glob("t_gradient_*.pt"))
+    r2, i2 = roar.estimator_ranks(model, x, y, "gradient", tag="t")
+    assert "loaded_from" in i2 and torch.equal(r1, r2)
+    # other weights -> another cache entry, not a stale read
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    _, i3 = roar.estimator_ranks(model, x, y, "gradient", tag="t")
+    assert "loaded_from" not in i3
+
+
+def test_retraining_with_a_fixed_seed_is_reproducible():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(96, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (96,), generator=g)
+    make = lambda: small_cnn(tuple("abcdefghij"), width=4)  # noqa: E731
+    kw = dict(epochs=2, batch_size=32)
+
+    def run(seed):
+        with torch.random.fork_rng():
+            torch.manual_seed(1234 + seed)  # the global random state must not matter
+            return roar.train_and_evaluate(make, x, y, x, y, seed, kw)
+
+    assert run(0) == run(0)
+
+
+def test_retrained_weights_identical_for_equal_seeds():
+    from xaikit import runtime, training
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (64,), generator=g)
+    models_ = []
+    for seed in (0, 0, 1):
+        with runtime.seeded(seed):
+            m = small_cnn(tuple("abcdefghij"), width=4)
+        training.train(m, x, y, epochs=2, batch_size=16, seed=seed, show_progress=False)
+        models_.append(torch.cat([p.detach().flatten() for p in m.parameters()]))
+    assert torch.equal(models_[0], models_[1])
+    assert not torch.equal(models_[0], models_[2])
+
+
+def test_benchmark_grid_and_summary():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 1, 28, 28, generator=g)
+    y = torch.randint(0, 3, (40,), generator=g)
+    mean = roar.dataset_mean(x)
+    r = {"sobel": roar.ranks(roar.pixel_scores(x)),
+         "random": {s: roar.ranks(torch.rand(40, 28, 28, generator=torch.Generator().manual_seed(s)), seed=s)
+                    for s in (0, 1)}}
+    rows = roar.benchmark(lambda: small_cnn(("a", "b", "c"), width=2), (x, y), (x, y), r, r, mean,
+                          fractions=(0.5,), seeds=(0, 1), train_kw=dict(epochs=1, batch_size=20))
+    assert len(rows) == 2 + 2 * 2 * 2
+    assert {(q["estimator"], q["mode"]) for q in rows} >= {("none", "roar"), ("sobel", "kar"), ("random", "roar")}
+    s = roar.summarize(rows)
+    assert set(s["n"]) == {2}
+    cmp = roar.compare_to_random(s, "roar")
+    assert set(cmp) == {"sobel"} and cmp["sobel"]["n_fractions"] == 1
+
+
+def test_bad_input_raises():
+    r = roar.ranks(torch.rand(2, 4, 4))
+    with pytest.raises(ValueError, match="fraction"):
+        roar.removal_mask(r, 1.5, "roar")
+    with pytest.raises(ValueError, match="mode"):
+        roar.removal_mask(r, 0.5, "remove")
+    with pytest.raises(ValueError, match="NaN"):
+        roar.ranks(torch.tensor([[[float("nan"), 0.0]]]))
+    with pytest.raises(ValueError, match="do not match"):
+        roar.modify(torch.rand(2, 1, 5, 5), r, 0.5, "roar", torch.zeros(1))
+    with pytest.raises(ValueError, match="channels"):
+        roar.modify(torch.rand(2, 3, 4, 4), r, 0.5, "roar", torch.zeros(1))
+    with pytest.raises(ValueError, match="unknown estimator"):
+        roar.estimator_ranks(small_cnn(tuple("ab")), torch.rand(1, 1, 28, 28), torch.zeros(1, dtype=torch.long),
+                             "lime", cache=False)

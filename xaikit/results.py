@@ -27,7 +27,7 @@ def _plain(v):
     if isinstance(v, torch.Tensor):
         v = v.detach().cpu().numpy()
     if isinstance(v, np.ndarray):
-        return [_plain(a) for a in v.tolist()]
+        return _plain(v.item()) if v.ndim == 0 else [_plain(a) for a in v.tolist()]
     if isinstance(v, (np.floating, float)):
         v = float(v)
         if not math.isfinite(v):

@@ -317,3 +317,6 @@ def normalize_maps(maps: torch.Tensor, how: str = "max_abs") -> torch.Tensor:
         lo, hi = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
         return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view_as(maps)
     raise ValueError(f"unknown normalisation {how!r}: use 'max_abs' or 'minmax'")
+
+
+from . import xrai as _xrai  # noqa: E402,F401  (registers "xrai"; it builds on the methods above)

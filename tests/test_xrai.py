@@ -1,0 +1,109 @@
+"""XRAI: the greedy region order on hand-made inputs, PAIR's own implementation on a real image, the
+trajectory of masks, the registered attribution method and bad input."""
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from xaikit import attribution, data, models, xrai
+
+
+@pytest.fixture(scope="module")
+def image():
+    return data.load_imagenet_sample(1).images[0]
+
+
+@pytest.fixture(scope="module")
+def smooth_attr():
+    rng = np.random.default_rng(3)
+    return ndimage.gaussian_filter(rng.normal(size=(224, 224, 3)), (6, 6, 0))
+
+
+def test_greedy_picks_the_densest_uncovered_part_first():
+    a = np.zeros((20, 20))
+    a[:10, :10] = 1.0          # dense block
+    a[10:, 10:] = 0.5
+    masks = np.zeros((3, 20, 20), bool)
+    masks[0, :10, :] = True     # half dense, half zero: mean 0.5
+    masks[1, :10, :10] = True   # mean 1.0
+    masks[2, 10:, :] = True     # mean 0.25
+    r = xrai.regions(a, masks, min_pixel_diff=1)
+    # mask 1 first; then mask 0 adds only its right half (mean 0), mask 2 (mean 0.25) wins over it
+    assert r.gains.tolist() == [1.0, 0.25, 0.0]
+    assert set(r.regions[0]) == set(np.flatnonzero(masks[1]))
+    assert set(r.regions[2]) == set(np.flatnonzero(masks[0] & ~masks[1]))
+    assert r.ranks[0, 0] == 1 and r.ranks[15, 0] == 2 and r.ranks[0, 15] == 3
+    assert np.allclose(r.heatmap[masks[1]], 1.0) and np.allclose(r.heatmap[10:, :], 0.25)
+
+
+def test_min_pixel_diff_drops_small_additions_and_leftover_gets_its_mean():
+    a = np.arange(100.0).reshape(10, 10)
+    masks = np.zeros((2, 10, 10), bool)
+    masks[0, :5] = True
+    masks[1, :6] = True          # adds 10 pixels after mask 0 ... below min_pixel_diff=20
+    r = xrai.regions(a, masks, min_pixel_diff=20)
+    assert len(r.regions) == 2   # mask 1 (60 pixels, mean 29.5) first, then the leftover
+    assert r.gains[0] == pytest.approx(a[:6].mean())
+    assert r.gains[-1] == pytest.approx(a[6:].mean())
+    t = r.trajectory()
+    assert t[-1].all()
+
+
+def test_region_order_equals_pairs_saliency_package(image, smooth_attr):
+    from saliency.core.xrai import XRAI, XRAIParameters
+    x = image.permute(1, 2, 0).double().numpy()
+    p = XRAIParameters()
+    p.return_xrai_segments = True
+    ref = XRAI().GetMaskWithDetails(x, None, base_attribution=smooth_attr, extra_parameters=p)
+    ours = xrai.explain(image, smooth_attr)
+    assert ours.ranks.max() > 20                      # a real ordering, not one region
+    np.testing.assert_array_equal(ours.ranks, ref.segments)
+    np.testing.assert_allclose(ours.heatmap, ref.attribution_mask, rtol=0, atol=1e-12)
+
+
+def test_segments_equal_pairs(image):
+    from saliency.core.xrai import _get_segments_felzenszwalb
+    ref = _get_segments_felzenszwalb(image.permute(1, 2, 0).double().numpy())
+    ours = xrai.segments(image)
+    assert len(ours) == len(ref)
+    assert all((a == b).all() for a, b in zip(ours, ref))
+
+
+def test_trajectory_grows_monotonically_and_ends_covering_the_image(image, smooth_attr):
+    r = xrai.explain(image, smooth_attr)
+    t = r.trajectory()
+    assert t.shape == (len(r.regions), 224, 224)
+    assert (t[1:] >= t[:-1]).all()                    # M_t subset of M_t+1
+    assert (t[1:].sum((1, 2)) > t[:-1].sum((1, 2))).all()   # strictly growing
+    assert t[-1].all()
+    # the regions partition the image
+    assert sum(len(i) for i in r.regions) == 224 * 224
+    # ranks by gain: the rank-1 region has the highest gain
+    assert r.heatmap[r.ranks == 1].max() == pytest.approx(r.gains.max())
+    assert r.top_area(0.03).mean() >= 0.03
+
+
+def test_registered_method_equals_the_function_and_is_deterministic():
+    torch.manual_seed(0)
+    model = models.small_cnn(range(10), in_channels=3, size=32, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
+    x = torch.nn.functional.interpolate(data.load_imagenet_sample(2).images, size=32, mode="area")
+    assert "xrai" in attribution.METHODS
+    a = attribution.attribute(model, x, 3, method="xrai", n_steps=4)
+    b = attribution.attribute(model, x, 3, method="xrai", n_steps=4)
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert torch.equal(a[:, 0], a[:, 2])             # one map, repeated over channels
+    res = xrai.xrai(model, x, 3, n_steps=4)
+    np.testing.assert_allclose(a[:, 0].numpy(), np.stack([r.heatmap for r in res]), rtol=1e-6, atol=1e-7)
+
+
+def test_bad_input_raises(image):
+    with pytest.raises(ValueError, match="NaN"):
+        xrai.regions(np.full((4, 4), np.nan), np.ones((1, 4, 4), bool))
+    with pytest.raises(ValueError, match="masks must be"):
+        xrai.regions(np.zeros((4, 4)), np.ones((1, 5, 5), bool))
+    with pytest.raises(ValueError, match="image must be"):
+        xrai.segments(np.zeros((2, 3, 4, 5)))
+    bad = image.clone()
+    bad[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        xrai.segments(bad)

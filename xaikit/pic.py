@@ -1,0 +1,301 @@
+"""Performance Information Curves (Kapishnikov et al. 2019, section 5): SIC and AIC.
+
+A *bokeh* image keeps the top-k% most salient pixels of the image and replaces the rest by a version with the
+information removed: either the paper text's Gaussian blur (`mode="blur"`), or the rebuild PAIR's code uses
+(`mode="rebuild"`): linear interpolation on the Delaunay triangulation of the kept pixels (as griddata),
+seeded with a random 1% of pixels and the four corners. The information level of an image is its lossless
+WebP size (PIL, quality 100, as PAIR) relative to the original's; SIC is the softmax of the originally
+predicted class on the bokeh image, AIC whether the bokeh image keeps that top-1 class. Both are normalised
+between the fully removed image and the original, kept monotone (running maximum), read off at 1,001 points
+of the information axis, aggregated over images by the per-point median, and summarised by the area under
+the median curve (Table 1).
+
+Speed: all thresholds and all methods of one image go through the model together (batches of
+`batch_size`); SIC and AIC come from the same images; the original's and the fully removed image's WebP
+sizes and predictions are computed once per image. The rebuild triangulates once for the three channels
+(PAIR: once per channel), locates pixels with matplotlib's trapezoid map (scipy's walk turns to brute force
+when query points lie on triangle edges, as grid pixels constantly do) and interpolates with barycentric
+weights on scipy's Delaunay triangles: the result equals PAIR's pixel for pixel.
+"""
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import interpolate
+from scipy.spatial import Delaunay
+import matplotlib.tri as mtri
+
+THRESHOLDS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.10, 0.13, 0.21, 0.34, 0.5, 0.75)
+MODES = ("rebuild", "blur")
+
+
+def to_uint8(x) -> np.ndarray:
+    """(C, H, W) tensor in [0, 1] -> (H, W, C) uint8 (rounded); arrays already (H, W, C) uint8 pass through."""
+    if isinstance(x, torch.Tensor):
+        if x.ndim != 3:
+            raise ValueError(f"image must be (C, H, W); got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError("image contains NaN or inf")
+        x = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    x = np.asarray(x)
+    if x.dtype != np.uint8 or x.ndim != 3:
+        raise ValueError(f"expected an (H, W, C) uint8 array or a (C, H, W) float tensor; got {x.dtype} {x.shape}")
+    return x
+
+
+def to_tensor(u8: np.ndarray) -> torch.Tensor:
+    """(..., H, W, C) uint8 -> (..., C, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(u8)).float().div(255).movedim(-1, -3)
+
+
+def random_mask(height: int, width: int, fraction: float = 0.01, seed: int = 0) -> np.ndarray:
+    """`fraction` of the pixels, drawn without replacement: the seed of the fully rebuilt image."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    mask = np.zeros(height * width, dtype=bool)
+    mask[np.random.default_rng(seed).choice(mask.size, int(mask.size * fraction), replace=False)] = True
+    return mask.reshape(height, width)
+
+
+def keep_masks(saliency: np.ndarray, thresholds=THRESHOLDS, random: np.ndarray | None = None) -> np.ndarray:
+    """(T, H, W) bool: the pixels at or above the (1 - t) quantile of the 2-D saliency, plus `random`."""
+    s = np.asarray(saliency, dtype=np.float64)
+    if s.ndim != 2:
+        raise ValueError(f"saliency must be a 2-D map (H, W); got shape {s.shape}")
+    if not np.isfinite(s).all():
+        raise ValueError("saliency contains NaN or inf")
+    t = np.asarray(thresholds, dtype=np.float64)
+    if t.ndim != 1 or (t < 0).any() or (t > 1).any():
+        raise ValueError(f"thresholds must be fractions in [0, 1]; got {thresholds}")
+    q = np.quantile(s, 1.0 - t)
+    keep = s[None] >= q[:, None, None]
+    if random is not None:
+        keep |= np.asarray(random, dtype=bool)[None]
+    return keep
+
+
+def rebuild(image: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """PAIR's 'blurred' image: removed pixels linearly interpolated from the kept ones (corners always kept;
+    points outside the hull get the mean colour). (H, W, C) uint8 in and out."""
+    img = to_uint8(image)
+    keep = np.array(keep, dtype=bool)
+    if keep.shape != img.shape[:2]:
+        raise ValueError(f"keep must be (H, W) = {img.shape[:2]}; got {keep.shape}")
+    h, w = keep.shape
+    keep[[0, 0, h - 1, h - 1], [0, w - 1, 0, w - 1]] = True
+    if keep.all():
+        return img.copy()
+    missing = ~keep
+    pts = np.argwhere(keep).astype(np.float64)
+    vals = img[keep].astype(np.float64)
+    fill = img.reshape(-1, img.shape[2]).mean(0)
+    # The triangles griddata would build (scipy's Delaunay, as PAIR's); pixels located by matplotlib's
+    # trapezoid map: scipy's walk degrades to brute force for query points on triangle edges.
+    dt = Delaunay(pts)
+    q = np.argwhere(missing).astype(np.float64)
+    simplex = mtri.Triangulation(pts[:, 0], pts[:, 1], dt.simplices).get_trifinder()(q[:, 0], q[:, 1])
+    inside = simplex >= 0
+    # Barycentric coordinates of each removed pixel in its triangle, then all channels at once.
+    tri = dt.simplices[simplex[inside]]
+    a, b, c = pts[tri[:, 0]], pts[tri[:, 1]], pts[tri[:, 2]]
+    v0, v1, v2 = b - a, c - a, q[inside] - a
+    d00, d01, d11 = (v0 * v0).sum(1), (v0 * v1).sum(1), (v1 * v1).sum(1)
+    d20, d21 = (v2 * v0).sum(1), (v2 * v1).sum(1)
+    den = d00 * d11 - d01 * d01
+    wb, wc = (d11 * d20 - d01 * d21) / den, (d00 * d21 - d01 * d20) / den
+    est = np.full((len(q), vals.shape[1]), np.nan)
+    est[inside] = ((1 - wb - wc)[:, None] * vals[tri[:, 0]] + wb[:, None] * vals[tri[:, 1]]
+                   + wc[:, None] * vals[tri[:, 2]])
+    est = np.where(np.isnan(est), fill[None], est)
+    out = img.astype(np.float32)
+    out[missing] = est.astype(np.float32)
+    return np.round(out).astype(np.uint8)
+
+
+def blur(image: np.ndarray, keep: np.ndarray, sigma: float = 10.0, blurred: np.ndarray | None = None) -> np.ndarray:
+    """The paper text's bokeh image: kept pixels from the image, the rest from its Gaussian blur (sigma in
+    pixels; the paper gives none). (H, W, C) uint8 in and out."""
+    img = to_uint8(image)
+    keep = np.asarray(keep, dtype=bool)
+    if keep.shape != img.shape[:2]:
+        raise ValueError(f"keep must be (H, W) = {img.shape[:2]}; got {keep.shape}")
+    if blurred is None:
+        blurred = gaussian(img, sigma)
+    return np.where(keep[..., None], img, blurred)
+
+
+def gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
+    from skimage.filters import gaussian as _g
+    img = to_uint8(image)
+    return np.round(_g(img.astype(np.float64), sigma=sigma, channel_axis=-1, preserve_range=True)).astype(np.uint8)
+
+
+def webp_size(image: np.ndarray, quality: int = 100) -> int:
+    """Bytes of the lossless WebP encoding (PIL), PAIR's estimate of an image's information."""
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buf, format="webp", lossless=True, quality=quality)
+    return buf.tell()
+
+
+def webp_sizes(images, quality: int = 100, workers: int = 2) -> np.ndarray:
+    """WebP sizes of many images; PIL's encoder releases the GIL, so threads help."""
+    with ThreadPoolExecutor(workers) as ex:
+        return np.array(list(ex.map(lambda im: webp_size(im, quality), images)), dtype=np.int64)
+
+
+def bokeh(image, keeps: np.ndarray, mode: str = "rebuild", sigma: float = 10.0) -> np.ndarray:
+    """Bokeh images (T, H, W, C) uint8 for keep masks (T, H, W)."""
+    img = to_uint8(image)
+    if mode == "rebuild":
+        return np.stack([rebuild(img, k) for k in keeps])
+    if mode == "blur":
+        g = gaussian(img, sigma)
+        return np.stack([blur(img, k, blurred=g) for k in keeps])
+    raise ValueError(f"unknown bokeh mode {mode!r}: use one of {MODES}")
+
+
+@dataclass
+class ImagePIC:
+    """One image's raw PIC data: information levels (WebP bytes) and predictions, per method and threshold."""
+    label: int
+    info_orig: int
+    info_removed: int
+    softmax_orig: float
+    softmax_removed: float
+    correct_removed: bool
+    thresholds: tuple
+    info: dict = field(default_factory=dict)      # method -> (T,) bytes
+    softmax: dict = field(default_factory=dict)   # method -> (T,) softmax of `label`
+    correct: dict = field(default_factory=dict)   # method -> (T,) top-1 == label
+
+    def sic(self, method, min_pred_value=0.8, keep_monotonous=True, num_points=1000):
+        """(curve_y on 1,001 points, None) or (None, why the image is skipped)."""
+        if self.softmax_orig < min_pred_value:
+            return None, "original softmax below min_pred_value"
+        return _curve(self.info[method], self.softmax[method], self.info_removed, self.info_orig,
+                      self.softmax_removed, self.softmax_orig, keep_monotonous, num_points)
+
+    def aic(self, method, keep_monotonous=True, num_points=1000):
+        return _curve(self.info[method], self.correct[method].astype(float), self.info_removed, self.info_orig,
+                      float(self.correct_removed), 1.0, keep_monotonous, num_points)
+
+
+def _curve(info, pred, info0, info1, pred0, pred1, keep_monotonous=True, num_points=1000):
+    """PAIR's normalisation: information and prediction rescaled between the fully removed image (0) and the
+    original (1), clipped; running maximum of the prediction; (0, 0) and (1, 1) added; linear interpolation
+    onto `num_points` + 1 evenly spaced information levels."""
+    if info0 >= info1:
+        return None, "fully removed image has no less information than the original"
+    if pred0 >= pred1:
+        return None, "fully removed image scores no lower than the original"
+    x = np.clip((np.asarray(info, float) - info0) / (info1 - info0), 0.0, 1.0)
+    y = np.clip((np.asarray(pred, float) - pred0) / (pred1 - pred0), 0.0, 1.0)
+    if keep_monotonous:
+        y = np.maximum.accumulate(np.maximum(y, 0.0))
+    xs = np.concatenate([x, [0.0, 1.0]])
+    ys = np.concatenate([y, [0.0, 1.0]])
+    f = interpolate.interp1d(xs, ys)
+    grid = np.linspace(0.0, 1.0, num_points, endpoint=False)
+    return np.append(f(grid), 1.0), None
+
+
+def curve_x(num_points: int = 1000) -> np.ndarray:
+    return np.append(np.linspace(0.0, 1.0, num_points, endpoint=False), 1.0)
+
+
+def area(curve_y, num_points: int = 1000) -> float:
+    """Area under a curve given on `curve_x(num_points)` (trapezoid rule)."""
+    return float(np.trapezoid(np.asarray(curve_y, float), curve_x(num_points)))
+
+
+def aggregate(curves, how: str = "median") -> tuple[np.ndarray, float]:
+    """Per-point median (or mean) of per-image curves and the area under it; (None, nan) if there are none."""
+    curves = [c for c in curves if c is not None]
+    if not curves:
+        return None, float("nan")
+    ys = np.stack(curves)
+    if how == "median":
+        y = np.median(ys, axis=0)
+    elif how == "mean":
+        y = ys.mean(0)
+    else:
+        raise ValueError(f"unknown aggregation {how!r}: use 'median' or 'mean'")
+    return y, area(y, ys.shape[1] - 1)
+
+
+def pic_image(model, image: torch.Tensor, saliency: dict, *, thresholds=THRESHOLDS, mode: str = "rebuild",
+              random: np.ndarray | None = None, sigma: float = 10.0, webp_quality: int = 100,
+              batch_size: int = 64) -> tuple[ImagePIC, dict]:
+    """Raw PIC data of one image (C, H, W) in [0, 1] for every 2-D saliency map in `saliency` (name -> (H, W)).
+
+    The image is quantised to uint8 first (PAIR's input format); the label is the model's own top-1 on it.
+    All bokeh images (every method, every threshold) plus the original and the fully removed image go through
+    the model in one batched pass. Returns the ImagePIC and the bokeh images {method: (T, H, W, C) uint8}.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown bokeh mode {mode!r}: use one of {MODES}")
+    if not saliency:
+        raise ValueError("saliency must map at least one method name to a 2-D map")
+    img = to_uint8(image)
+    h, w = img.shape[:2]
+    if random is None and mode == "rebuild":
+        raise ValueError("mode 'rebuild' needs the random seed mask (pic.random_mask(h, w, 0.01, seed))")
+    empty = np.zeros((1, h, w), dtype=bool) | (random[None] if random is not None else False)
+    removed = bokeh(img, empty, mode, sigma)[0]
+    names = list(saliency)
+    images = {}
+    for name in names:
+        s = saliency[name]
+        s = s.detach().cpu().numpy() if isinstance(s, torch.Tensor) else np.asarray(s)
+        if s.shape != (h, w):
+            raise ValueError(f"saliency[{name!r}] must be (H, W) = {(h, w)}; got {s.shape}")
+        images[name] = bokeh(img, keep_masks(s, thresholds, random), mode, sigma)
+    batch = np.concatenate([img[None], removed[None]] + [images[n] for n in names])
+    prob = model.predict(to_tensor(batch), batch_size=batch_size)
+    label = int(prob[0].argmax())
+    sm = prob[:, label].numpy().astype(np.float64)
+    top1 = (prob.argmax(1) == label).numpy()
+    sizes = webp_sizes(batch, webp_quality)
+    T = len(thresholds)
+    out = ImagePIC(label, int(sizes[0]), int(sizes[1]), float(sm[0]), float(sm[1]), bool(top1[1]), tuple(thresholds))
+    for i, n in enumerate(names):
+        sl = slice(2 + i * T, 2 + (i + 1) * T)
+        out.info[n], out.softmax[n], out.correct[n] = sizes[sl], sm[sl], top1[sl]
+    return out, images
+
+
+def information_level(images, reference, quality: int = 100) -> np.ndarray:
+    """WebP size of each image relative to `reference`'s (1 for the reference itself)."""
+    ref = webp_size(reference, quality)
+    return webp_sizes(images, quality) / ref
+
+
+def threshold_area(saliency, fraction: float) -> np.ndarray:
+    """The top `fraction` of a 2-D saliency map (ties included), (H, W) bool; as in Fig. 10 at 20%."""
+    return keep_masks(saliency, (fraction,))[0]
+
+
+def localisation(saliency, mask) -> dict:
+    """Table 2's localisation scores of a 2-D saliency map against a binary object mask (Cong et al. style):
+    AUC (ROC, saliency as the score of 'pixel in object'), F1 at the adaptive threshold 2 x mean saliency
+    (saliency min-max scaled), and MAE between the scaled saliency and the mask."""
+    from scipy.stats import rankdata
+    s = np.asarray(saliency, dtype=np.float64).ravel()
+    m = np.asarray(mask).astype(bool).ravel()
+    if s.size != m.size:
+        raise ValueError(f"saliency and mask differ in size: {s.size} vs {m.size}")
+    npos, nneg = int(m.sum()), int((~m).sum())
+    if npos == 0 or nneg == 0:
+        raise ValueError("mask must contain both object and background pixels")
+    r = rankdata(s)
+    auc = (r[m].sum() - npos * (npos + 1) / 2) / (npos * nneg)
+    sn = (s - s.min()) / max(s.max() - s.min(), 1e-12)
+    pred = sn >= min(2 * sn.mean(), 1.0)
+    tp = float((pred & m).sum())
+    f1 = 2 * tp / max(pred.sum() + npos, 1)
+    return {"auc": float(auc), "f1": float(f1), "mae": float(np.abs(sn - m).mean())}

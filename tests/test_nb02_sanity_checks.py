@@ -24,7 +24,9 @@ def test_every_value_has_a_source(values):
 
 def test_model_and_accuracy_recorded(values):
     acc = values["test_accuracy"]
-    assert acc["paper"] == 0.86 and 0.3 < acc["value"] <= 1.0  # a trained model, far above chance (0.1)
+    # the committed 12-epoch model reaches 0.76 on all 10,000 images; smoke measures it on 500 of them
+    assert acc["paper"] == 0.86 and 0.65 < acc["value"] <= 1.0
+    assert values["best_val_accuracy"]["value"] > 0.7 and values["best_val_accuracy"]["epochs_run"] >= 2
     assert acc["params"]["n_train"] == 45_000 and acc["params"]["n_val"] == 5_000
 
 

@@ -75,6 +75,7 @@ def test_training_is_seeded_and_cached(tmp_path):
     x, y = _tiny_fashion()
     runs = []
     for _ in range(2):
+        torch.manual_seed(0)  # same initial weights; train() seeds everything after that
         model = models.small_cnn([str(i) for i in range(10)], width=8)
         runs.append((model, training.train(model, x, y, epochs=2, seed=3, show_progress=False)))
     (a, _), (b, _) = runs
@@ -112,6 +113,8 @@ def test_results_are_atomic_deterministic_and_profiled(tmp_path):
     r = make()
     with pytest.raises(ValueError, match="not finite"):
         r.add("c", float("nan"))
+    with pytest.raises(ValueError, match="not finite"):
+        r.add("c", {"x": torch.tensor([1.0, float("inf")])})
     assert p.read_text() == first and not list(p.parent.glob("*.tmp"))
     with pytest.raises(ValueError, match="profile"):
         results.Results("x", profile="huge")

@@ -44,6 +44,20 @@ def _plain(v):
     return v
 
 
+def _finite(v) -> bool:
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().numpy()
+    if isinstance(v, np.ndarray):
+        return v.dtype.kind not in "fc" or bool(np.isfinite(v).all())
+    if isinstance(v, (float, np.floating)):
+        return math.isfinite(float(v))
+    if isinstance(v, dict):
+        return all(_finite(x) for x in v.values())
+    if isinstance(v, (list, tuple)):
+        return all(_finite(x) for x in v)
+    return True
+
+
 def write_json(obj, path: Path) -> None:
     """Write atomically: a temporary file in the same folder, then rename; never a half-written file."""
     path = Path(path)
@@ -103,9 +117,8 @@ class Results:
         """Record `value` under `name` with its context; `paper`/`paper_where` hold the paper's own value."""
         if value is None:
             raise ValueError(f"{name}: value is None")
-        arr = np.asarray(_plain(value), dtype=object)
-        if any(isinstance(v, float) and not math.isfinite(v) for v in arr.flatten()):
-            raise ValueError(f"{name}: value is not finite")
+        if not _finite(value):
+            raise ValueError(f"{name}: value is not finite (NaN or inf)")
         entry = dict(self.context, **meta, value=value)
         if paper is not None:
             entry.update(paper=paper, paper_where=paper_where)

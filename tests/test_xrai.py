@@ -69,6 +69,33 @@ def test_segments_equal_pairs(image):
     assert all((a == b).all() for a, b in zip(ours, ref))
 
 
+@pytest.mark.skipif(xrai.numba is None, reason="numba not installed")
+def test_felzenszwalb_engine_equals_scikit_image():
+    from skimage.segmentation import felzenszwalb
+    d = data.load_imagenet_sample(3, start=100)
+    cases = [(xrai._prepare(x, xrai.SEG_SIZE)[0], xrai.SCALES, 0.8, 150) for x in d.images]
+    x = d.images[0].permute(1, 2, 0).double().numpy()
+    cases += [(x[10:110, 30:180], (20, 300), 0.5, 30),          # not square, other settings
+              (x[::2, ::2].mean(-1), (100,), 1.0, 10)]            # one channel
+    for im, scales, sigma, min_size in cases:
+        ours = xrai.felzenszwalb_scales(im, scales, sigma, min_size, engine="numba")
+        assert ours.shape == (len(scales),) + im.shape[:2]
+        for s, o in zip(scales, ours):
+            ref = felzenszwalb(im if im.ndim == 3 else im[..., None], scale=s, sigma=sigma, min_size=min_size)
+            assert ref.max() > 3
+            np.testing.assert_array_equal(o, ref)
+    with pytest.raises(ValueError, match="unknown Felzenszwalb engine"):
+        xrai.felzenszwalb_scales(x, engine="opencv")
+
+
+def test_segments_many_equals_one_by_one_for_any_thread_count():
+    d = data.load_imagenet_sample(3, start=7)
+    one = [xrai.segments(x, engine="skimage") for x in d.images]
+    for workers in (1, 3):
+        many = xrai.segments_many(list(d.images), workers=workers)
+        assert all(np.array_equal(a, b) for a, b in zip(one, many))
+
+
 def test_trajectory_grows_monotonically_and_ends_covering_the_image(image, smooth_attr):
     r = xrai.explain(image, smooth_attr)
     t = r.trajectory()

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .models import predicted_class
+
 STEPS = ("clamp", "map", "final")
 STEP_NAMES = {"clamp": "(1) |a| clamped, 3 channels", "map": "(2) summed to one channel",
               "final": "(3) times the image, summed"}
@@ -138,8 +140,7 @@ class SearchStats:
 
 
 def _predict(model, xb, dev):
-    with torch.inference_mode():
-        return model(xb.to(dev)).argmax(1).cpu()
+    return predicted_class(model, xb.to(dev), len(xb))
 
 
 def scan_first_flip(model, x: torch.Tensor, d: torch.Tensor, label: int, max_eps: int = 10000,

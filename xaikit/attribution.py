@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .models import predicted_class
 from .runtime import seeded
 
 METHODS: dict[str, Callable] = {}
@@ -249,9 +250,7 @@ def _check_input(x):
 
 def _targets(model, x, target, batch_size) -> torch.Tensor:
     if target is None:
-        dev = next(model.parameters()).device
-        with torch.no_grad():
-            return torch.cat([model(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
+        return predicted_class(model, x, batch_size)
     t = torch.as_tensor(target, dtype=torch.long).flatten()
     if t.numel() == 1:
         t = t.expand(len(x))

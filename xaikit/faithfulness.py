@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .models import predicted_class
 from .runtime import progress
 
 ORDERS = ("morf", "lerf")
@@ -93,9 +94,7 @@ def probabilities(model, x: torch.Tensor, target: torch.Tensor, batch_size: int 
 
 
 def predicted(model, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    dev = next(model.parameters()).device
-    with torch.inference_mode():
-        return torch.cat([model(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
+    return predicted_class(model, x, batch_size)
 
 
 def deletion_curves(model, x: torch.Tensor, orders: torch.Tensor, values: torch.Tensor, steps: int = 100,

@@ -82,6 +82,13 @@ class ImageClassifier(nn.Sequential):
         return torch.cat(out)
 
 
+def predicted_class(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Top-1 class of each image (argmax of the output), batched on the model's device, no gradient; CPU long."""
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
+
+
 def replace_modules(model: nn.Module, old: type, make) -> int:
     """Replace every module of type `old` by `make()`; returns how many were replaced."""
     count = 0

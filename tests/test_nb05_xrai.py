@@ -69,6 +69,6 @@ def test_standard_run_random_scores_below_xrai_and_ig_on_sic_area():
     doc = results.load(NB)          # the committed standard run
     vals = doc["values"]
     rnd = vals[f"{M}.sic_auc.random"]["value"]
-    assert vals[f"{M}.sic_n_images.random"]["value"] >= 3
+    assert vals[f"{M}.sic_n_images.random"]["value"] >= 10
     assert rnd < vals[f"{M}.sic_auc.xrai"]["value"]
     assert rnd < vals[f"{M}.sic_auc.ig_bw"]["value"]

@@ -323,7 +323,7 @@ def plot_curves(ax, summary, mode: str, reference: float | None = None, title: s
         if band and (g["n"] > 1).any():
             ax.fill_between(f, g["mean"] - g["std"], g["mean"] + g["std"], color=c, alpha=0.15, lw=0)
     if reference is not None:
-        ax.axhline(reference, color="k", lw=0.8, alpha=0.5, label="unmodified data (base accuracy)")
+        ax.axhline(reference, color="k", lw=0.8, alpha=0.5, label="unmodified images (retrained)")
     ax.set_xlabel(f"% of pixels {'removed (ROAR)' if mode == 'roar' else 'kept (KAR)'}")
     ax.set_ylabel("test accuracy")
     ax.set_xticks([10, 30, 50, 70, 90])

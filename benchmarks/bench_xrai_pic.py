@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ def main(argv=None):
     from saliency.core.xrai import XRAI, XRAIParameters
     from saliency.metrics.pic import compute_pic_metric
 
-    from xaikit import attribution, data, models, pic, runtime, xrai
+    from xaikit import attribution, data, models, pic, results, runtime, xrai
 
     dev = runtime.device(args.device)
     load_before = os.getloadavg()
@@ -131,10 +132,7 @@ def main(argv=None):
         summary["gpu_xrai_with_ig100_all_images_s"] = time.perf_counter() - t0
     print(json.dumps(summary, indent=1))
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(dict(summary=summary, rows=rows), f, indent=1)
-        os.replace(tmp, args.out)
+        results.write_json(dict(summary=summary, rows=rows), Path(args.out))
 
 
 def _pic(model, x, heatmap, i, pic, compute_pic_metric):

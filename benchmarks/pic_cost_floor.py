@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy.spatial import Delaunay
@@ -30,7 +31,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
 
-    from xaikit import attribution, data, models, pic, runtime, xrai
+    from xaikit import attribution, data, models, pic, results, runtime, xrai
 
     model = models.load_model("efficientnet_lite0", "cpu")
     d = data.load_imagenet_sample(args.n_images)
@@ -71,10 +72,7 @@ def main(argv=None):
                    **{k + "_mean": float(np.mean([r[k] for r in rows])) for k in rows[0] if k.endswith("_s")})
     print(json.dumps(summary, indent=1))
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(dict(summary=summary, rows=rows), f, indent=1)
-        os.replace(tmp, args.out)
+        results.write_json(dict(summary=summary, rows=rows), Path(args.out))
 
 
 if __name__ == "__main__":

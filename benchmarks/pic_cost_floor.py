@@ -36,7 +36,7 @@ def main(argv=None):
     model = models.load_model("efficientnet_lite0", "cpu")
     d = data.load_imagenet_sample(args.n_images)
     g = attribution.attribute(model, d.images, None, method="gradient")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = runtime.cpu_cores()
     model.predict(d.images[:2])                          # warm-up
     rows = []
     for i in range(len(d)):

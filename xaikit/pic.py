@@ -22,16 +22,16 @@ scan release the GIL), as are the WebP encodings.
 from __future__ import annotations
 
 import io
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import torch
 from PIL import Image
 from scipy import interpolate
 from scipy.spatial import Delaunay
-import numba
+
+from . import runtime
 
 THRESHOLDS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.10, 0.13, 0.21, 0.34, 0.5, 0.75)
 MODES = ("rebuild", "blur")
@@ -168,24 +168,16 @@ def webp_size(image: np.ndarray, quality: int = 100) -> int:
     return buf.tell()
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def webp_sizes(images, quality: int = 100, workers: int | None = None) -> np.ndarray:
     """WebP sizes of many images; PIL's encoder releases the GIL, so threads (default: one per core) help."""
-    with ThreadPoolExecutor(workers or _cores()) as ex:
-        return np.array(list(ex.map(lambda im: webp_size(im, quality), images)), dtype=np.int64)
+    return np.array(runtime.thread_map(lambda im: webp_size(im, quality), images, workers), dtype=np.int64)
 
 
 def bokeh(image, keeps: np.ndarray, mode: str = "rebuild", sigma: float = 10.0) -> np.ndarray:
     """Bokeh images (T, H, W, C) uint8 for keep masks (T, H, W)."""
     img = to_uint8(image)
     if mode == "rebuild":
-        if len(keeps) < 2:
-            return np.stack([rebuild(img, k) for k in keeps])
-        with ThreadPoolExecutor(min(len(keeps), _cores())) as ex:
-            return np.stack(list(ex.map(lambda k: rebuild(img, k), keeps)))
+        return np.stack(runtime.thread_map(lambda k: rebuild(img, k), keeps))
     if mode == "blur":
         g = gaussian(img, sigma)
         return np.stack([blur(img, k, blurred=g) for k in keeps])
@@ -289,18 +281,15 @@ def pic_image(model, image: torch.Tensor, saliency: dict, *, thresholds=THRESHOL
         keeps.extend(keep_masks(s, thresholds, random))
     blurred = gaussian(img, sigma) if mode == "blur" else None
 
-    def make(keep):     # one bokeh image and its WebP size, in one task so that threads overlap both
-        b = rebuild(img, keep) if mode == "rebuild" else blur(img, keep, blurred=blurred)
+    def make(i):    # one task: a bokeh image (i = -1: the original) and its WebP size, so threads overlap both
+        b = img if i < 0 else rebuild(img, keeps[i]) if mode == "rebuild" else blur(img, keeps[i], blurred=blurred)
         return b, webp_size(b, webp_quality)
 
     # Most kept pixels first: those rebuilds take longest.
-    order = sorted(range(len(keeps)), key=lambda i: -int(keeps[i].sum()))
-    with ThreadPoolExecutor(_cores()) as ex:
-        info_orig = ex.submit(webp_size, img, webp_quality)
-        done = dict(zip(order, ex.map(lambda i: make(keeps[i]), order)))
-        info_orig = info_orig.result()
+    order = [-1] + sorted(range(len(keeps)), key=lambda i: -int(keeps[i].sum()))
+    done = dict(zip(order, runtime.thread_map(make, order)))
     bok = np.stack([done[i][0] for i in range(len(keeps))])
-    sizes = np.array([info_orig] + [done[i][1] for i in range(len(keeps))], dtype=np.int64)
+    sizes = np.array([done[i][1] for i in range(-1, len(keeps))], dtype=np.int64)
     T = len(thresholds)
     images = {n: bok[1 + i * T: 1 + (i + 1) * T] for i, n in enumerate(names)}
     batch = np.concatenate([img[None], bok])

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import os
 import platform
 import random
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -74,3 +76,19 @@ def hardware() -> str:
     if torch.cuda.is_available():
         return f"GPU: {torch.cuda.get_device_name(0)}"
     return f"CPU: {torch.get_num_threads()} threads ({platform.machine()})"
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def thread_map(fn, items, workers: int | None = None) -> list:
+    """[fn(i) for i in items], in `workers` threads (default: one per core) when there is more than one; for
+    work that releases the GIL (compiled loops, Qhull, image encoders). Results keep the order of `items`."""
+    items = list(items)
+    workers = min(workers or cpu_cores(), len(items))
+    if workers <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(workers) as ex:
+        return list(ex.map(fn, items))

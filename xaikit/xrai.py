@@ -21,8 +21,6 @@ sums and counts, updated only at the newly covered atoms; PAIR rescans every seg
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +30,7 @@ from skimage.morphology import disk
 from skimage.segmentation import felzenszwalb
 from skimage.transform import resize
 
-from . import attribution
+from . import attribution, runtime
 
 try:
     import numba
@@ -188,20 +186,6 @@ def felzenszwalb_scales(image, scales=SCALES, sigma=SIGMA, min_size=MIN_SIZE, en
     return labels.reshape(len(scales), h, w)
 
 
-def _workers(workers, n_tasks: int) -> int:
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(int(workers), n_tasks))
-
-
-def _map(fn, items, workers):
-    """fn over items, in threads when workers > 1 (Felzenszwalb's merge loop runs without the GIL)."""
-    if workers <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(fn, items))
-
-
 def _prepare(image, seg_size):
     im = _hwc(image)
     shape = im.shape[:2]
@@ -248,8 +232,9 @@ def segments_many(images, scales=SCALES, sigma=SIGMA, min_size=MIN_SIZE, min_are
     depend on the number of threads."""
     prepared = [_prepare(im, seg_size) for im in images]
     engine = _engine(engine)
-    parts = _map(lambda p: _image_segments(*p, scales, sigma, min_size, min_area, dilation, engine),
-                 prepared, _workers(workers, len(prepared)))
+    # threads help: the compiled Felzenszwalb loop releases the GIL
+    parts = runtime.thread_map(lambda p: _image_segments(*p, scales, sigma, min_size, min_area, dilation, engine),
+                               prepared, workers)
     out = []
     for (_, shape), pieces in zip(prepared, parts):
         masks = np.zeros((len(pieces),) + shape, dtype=bool)

@@ -99,7 +99,8 @@ def test_training_rejects_bad_input():
 def test_results_are_atomic_deterministic_and_profiled(tmp_path):
     def make():
         r = results.Results("99_test", profile="smoke", seed=1, root=tmp_path, source="s", model="m")
-        r.add("a", torch.tensor([0.1, 0.2]), paper=0.3, paper_where="Table 1")
+        r.compare("a", torch.tensor([0.1, 0.2, 0.25, 0.3]), claim="a", kind="equal", paper=0.3, tol=0.1,
+                  paper_where="Table 1")
         r.add("b", 1 / 3)
         r.time("step", 1.234)
         return r
@@ -118,7 +119,7 @@ def test_results_are_atomic_deterministic_and_profiled(tmp_path):
     assert p.read_text() == first and not list(p.parent.glob("*.tmp"))
     with pytest.raises(ValueError, match="profile"):
         results.Results("x", profile="huge")
-    assert "| 99_test | a | 0.3 | Table 1 |" in results.summary(tmp_path, "smoke")
+    assert "| a | 0.3 (Table 1) | 0.212 [" in results.summary(tmp_path, "smoke")
 
 
 def test_standard_results_go_to_top_level(tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import stats
 from .runtime import hardware, versions
 
 PROFILES = ("smoke", "standard", "paper")
@@ -113,19 +114,68 @@ class Results:
         """Defaults (source, model, ...) for every value added after this."""
         self.context.update(context)
 
-    def add(self, name: str, value, *, paper=None, paper_where: str | None = None, claim: str | None = None,
-            **meta) -> None:
-        """Record `value` under `name` with its context; `paper`/`paper_where` hold the paper's own value."""
+    def add(self, name: str, value, **meta) -> None:
+        """Record a value that is not compared with a paper (use `compare` for those) with its context."""
         if value is None:
             raise ValueError(f"{name}: value is None")
         if not _finite(value):
             raise ValueError(f"{name}: value is not finite (NaN or inf)")
-        entry = dict(self.context, **meta, value=value)
-        if paper is not None:
-            entry.update(paper=paper, paper_where=paper_where)
-        if claim is not None:
-            entry["claim"] = claim
+        if "paper" in meta or "verdict" in meta:
+            raise ValueError(f"{name}: a value compared with a paper goes through Results.compare, which "
+                             "attaches its interval and verdict")
+        self.values[name] = dict(self.context, **meta, value=value)
+
+    def compare(self, name: str, ours, *, claim: str, kind: str, paper=None, paper_where: str | None = None,
+                reference: float | None = None, tol: float | None = None, comparable: bool = True,
+                clusters=None, unit: str = "image", unit_ids=None, stat="mean", note: str | None = None,
+                **meta) -> stats.Verdict:
+        """Record a comparison with a paper: our interval, the paper's value and the verdict of `stats.verdict`.
+
+        `ours`: per-unit values (an interval is bootstrapped over them, seeded by the notebook's seed; they
+        are saved so that any interval can be recomputed), or an `stats.Interval` computed elsewhere (then
+        pass the per-unit values it came from as `units=` in meta where they exist).
+        `kind`/`reference`/`tol`: the claim, as `stats.verdict` reads it; `reference` defaults to the
+        paper's number for "equal" claims and to 0 for directions. `paper`: the paper's own value or
+        statement, recorded beside ours, never used as ours.
+        """
+        if isinstance(ours, stats.Interval):
+            ci = ours
+        else:
+            units = np.asarray(ours.detach().cpu() if isinstance(ours, torch.Tensor) else ours, dtype=float)
+            ci = stats.bootstrap(units, stat, clusters=clusters, seed=self.seed, unit=unit)
+            meta["units"] = units
+            if clusters is not None:
+                meta["clusters"] = list(np.asarray(clusters).tolist())
+        if unit_ids is not None:
+            meta["unit_ids"] = list(unit_ids)
+        if reference is None:
+            if kind == "equal":
+                if not isinstance(paper, (int, float)):
+                    raise ValueError(f"{name}: an 'equal' claim needs a numeric paper value or reference")
+                reference = float(paper)
+            else:
+                reference = 0.0
+        v = stats.verdict(ci, kind, reference, tol, comparable)
+        entry = dict(self.context, **meta, value=ci.estimate, ci=[ci.low, ci.high], n=ci.n, interval=ci.as_dict(),
+                     claim=claim, kind=kind, reference=reference, paper=paper, paper_where=paper_where,
+                     **v.as_dict())
+        if tol is not None:
+            entry["tol"] = tol
+        if note:
+            entry["note"] = note
+        if paper is None:
+            entry.pop("paper")
+        if not _finite({k: x for k, x in entry.items() if k != "decide_width"}):
+            raise ValueError(f"{name}: not finite (NaN or inf)")
         self.values[name] = entry
+        return v
+
+    def comparisons(self) -> dict:
+        return comparisons(self.document())
+
+    def comparison_table(self) -> str:
+        """The notebook's closing comparison as Markdown, generated from the saved verdicts."""
+        return notebook_section(self.document(), heading=False)
 
     def time(self, name: str, seconds: float) -> None:
         self.timings[name] = seconds
@@ -150,34 +200,81 @@ def load(notebook: str, profile: str = "standard", root: str | Path = REPO) -> d
     return json.loads(path.read_text())
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, list) and len(v) > 6:
-        return f"[{len(v)} values]"
+def comparisons(doc: dict) -> dict:
+    """The entries of a results document that compare with a paper (those that carry a verdict)."""
+    return {k: e for k, e in doc["values"].items() if "verdict" in e}
+
+
+def _num(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, (int, float)):
+        return f"{v:.3g}"
     return str(v)
 
 
+def _cell(v) -> str:
+    """A table cell: numbers at 3 significant digits, no dicts or long lists, no pipes."""
+    if isinstance(v, dict):
+        v = ", ".join(f"{k} {_num(x)}" for k, x in v.items())
+    elif isinstance(v, (list, tuple)):
+        v = ", ".join(_num(x) for x in v) if len(v) <= 4 else f"{len(v)} values"
+    else:
+        v = _num(v)
+    return str(v).replace("|", "/").replace("\n", " ")
+
+
+def _most_common(entries, key):
+    vals = [str(e.get(key)) for e in entries if e.get(key) is not None]
+    return max(set(vals), key=vals.count) if vals else None
+
+
+def verdict_counts(doc: dict) -> dict:
+    rows = comparisons(doc).values()
+    return {v: sum(e["verdict"] == v for e in rows) for v in stats.VERDICTS}
+
+
+def notebook_section(doc: dict, heading: bool = True) -> str:
+    """One notebook's comparisons: model and data named once, then claim | paper | ours [95% CI] | n | verdict."""
+    rows = comparisons(doc)
+    model, source = _most_common(rows.values(), "model"), _most_common(rows.values(), "source")
+    counts = verdict_counts(doc)
+    out = [f"## {doc['notebook']}\n"] if heading else []
+    out.append(f"Model: {model or 'n/a'}. Data: {source or 'n/a'}. "
+               + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".\n")
+    out.append("| claim | paper | ours [95% CI] | n | verdict | why |\n|---|---|---|---|---|---|")
+    for name, e in sorted(rows.items()):
+        extra = []
+        if model and e.get("model") is not None and str(e.get("model")) != model:
+            extra.append(f"model {_cell(e['model'])}")
+        if source and e.get("source") is not None and str(e.get("source")) != source:
+            extra.append(f"data {_cell(e['source'])}")
+        claim = _cell(e["claim"]) + (f" ({'; '.join(extra)})" if extra else "")
+        paper = _cell(e.get("paper", "")) + (f" ({_cell(e['paper_where'])})" if e.get("paper_where") else "")
+        lo, hi = e["ci"]
+        ours = f"{_num(e['value'])} [{_num(lo)}, {_num(hi)}]"
+        out.append(f"| {claim} | {paper} | {ours} | {e['n']} | **{e['verdict']}** | {_cell(e['reason'])} |")
+    return "\n".join(out) + "\n"
+
+
 def summary(root: str | Path = REPO, profile: str = "standard") -> str:
-    """A Markdown table of every value that has a paper value beside it, across all results files."""
+    """results/SUMMARY.md: per notebook, the verdict counts, then one row per comparison with a paper."""
     sub = "" if profile == "standard" else profile
-    rows = []
-    for path in sorted((Path(root) / "results" / sub).glob("*.json")):
-        if path.name.endswith(".timings.json"):
-            continue
-        doc = json.loads(path.read_text())
-        for name, e in sorted(doc["values"].items()):
-            if "paper" not in e:
-                continue
-            rows.append(f"| {doc['notebook']} | {e.get('claim', name)} | {_fmt(e['paper'])} | "
-                        f"{e.get('paper_where', '')} | {_fmt(e['value'])} | {e.get('model', '')} | "
-                        f"{e.get('source', '')} |")
-    head = (f"# Paper value vs value reproduced here ({profile} profile)\n\n"
-            "Written by `make figures` from results/*.json; each row links a claim of a paper to our number. "
-            "Model and data differ from the papers' wherever the columns say so.\n\n"
-            "| notebook | claim | paper | where in the paper | ours | model | data source |\n"
-            "|---|---|---|---|---|---|---|\n")
-    return head + "\n".join(rows) + "\n"
+    docs = [json.loads(p.read_text()) for p in sorted((Path(root) / "results" / sub).glob("*.json"))
+            if not p.name.endswith(".timings.json")]
+    docs = [d for d in docs if comparisons(d)]
+    head = [f"# Paper claims against this kit's numbers ({profile} profile)\n",
+            "Written by `make figures` from results/*.json. Each row: the paper's value or claim, ours with its "
+            "95% bootstrap interval over the units sampled (images, pairs within images, seeds), n, and the "
+            "verdict of the kit's one rule (`xaikit.stats.verdict`): **held** when the paper's value or "
+            "direction is consistent with our interval and the interval is narrow enough to tell, **not held** "
+            "when the interval excludes it, **inconclusive** when it is too wide (the reason says what width "
+            "would decide), **not comparable** for absolute values on another model or data set.\n",
+            "| notebook | held | not held | inconclusive | not comparable |\n|---|---|---|---|---|"]
+    for d in docs:
+        c = verdict_counts(d)
+        head.append(f"| {d['notebook']} | " + " | ".join(str(c[v]) for v in stats.VERDICTS) + " |")
+    return "\n".join(head) + "\n\n" + "\n".join(notebook_section(d) for d in docs)
 
 
 def write_summary(root: str | Path = REPO, profile: str = "standard") -> Path:

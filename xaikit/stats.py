@@ -1,0 +1,361 @@
+"""Intervals and the kit's one verdict rule.
+
+Every comparison with a paper goes through here: a bootstrap interval over the units that were sampled
+(images, augmentation pairs nested in images, training seeds), then `verdict`, which turns the interval and
+the paper's claim into "held", "not held", "inconclusive" or "not comparable" with a one-line reason.
+
+- `bootstrap`: percentile or BCa interval of a statistic; `clusters=` resamples whole clusters (pairs within
+  images) instead of units.
+- `paired_difference`: interval of mean(a - b) over shared units.
+- `rank_test`: Spearman or Kendall with an exact permutation p-value at small n (Monte Carlo beyond).
+- `rank_agreement`: rank correlation of per-method means with the paper's values, interval over images.
+- `censored_summary`: median and censor count for searches that can hit a cap (never a mean the cap drives).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as _st
+
+LEVEL = 0.95
+N_RESAMPLES = 10_000
+VERDICTS = ("held", "not held", "inconclusive", "not comparable")
+KINDS = ("equal", "greater", "less")
+_CHUNK = 4_000_000  # resampled values held at once
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its confidence interval over `n` units."""
+    estimate: float
+    low: float
+    high: float
+    n: int
+    level: float = LEVEL
+    method: str = "bca"
+    n_resamples: int = N_RESAMPLES
+    unit: str = "image"
+    n_clusters: int | None = None
+
+    @property
+    def width(self) -> float:
+        return self.high - self.low
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3g} [{self.low:.3g}, {self.high:.3g}]"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    reason: str
+    decide_width: float | None = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+# ---------------------------------------------------------------------------------------------- bootstrap
+
+def _as_units(values, name="values") -> np.ndarray:
+    a = np.asarray(values, dtype=float)
+    if a.ndim == 0 or a.shape[0] == 0:
+        raise ValueError(f"{name}: need at least one unit, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name}: contains NaN or inf; drop or censor those units explicitly")
+    return a
+
+
+def _cluster_index(clusters, n: int) -> tuple[list[np.ndarray], np.ndarray]:
+    if clusters is None:
+        return [np.array([i]) for i in range(n)], np.arange(n)
+    c = np.asarray(clusters)
+    if c.shape != (n,):
+        raise ValueError(f"clusters must have one label per unit ({n}), got shape {c.shape}")
+    labels, inverse = np.unique(c, return_inverse=True)
+    return [np.flatnonzero(inverse == k) for k in range(len(labels))], inverse
+
+
+def _stat_fn(stat):
+    if callable(stat):
+        return stat
+    if stat == "mean":
+        return lambda a: float(np.mean(a, axis=0)) if np.ndim(a) == 1 else np.mean(a, axis=0)
+    if stat == "median":
+        return lambda a: float(np.median(a, axis=0))
+    raise ValueError(f"stat must be 'mean', 'median' or a callable, got {stat!r}")
+
+
+def _resampled_stats(a: np.ndarray, groups: list[np.ndarray], stat, n_resamples: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """The statistic on `n_resamples` resamples of the clusters (units when each cluster is one unit)."""
+    m = len(groups)
+    singles = all(len(g) == 1 for g in groups)
+    if stat == "mean" and a.ndim == 1:
+        # Pooled mean of the drawn clusters = sum of their sums / sum of their sizes; no index matrix needed.
+        sums = np.array([a[g].sum() for g in groups])
+        sizes = np.array([len(g) for g in groups], dtype=float)
+        out = np.empty(n_resamples)
+        step = max(1, _CHUNK // m)
+        for s in range(0, n_resamples, step):
+            idx = rng.integers(0, m, size=(min(step, n_resamples - s), m))
+            out[s:s + len(idx)] = sums[idx].sum(1) / sizes[idx].sum(1)
+        return out
+    fn = _stat_fn(stat)
+    out = np.empty(n_resamples)
+    for b in range(n_resamples):
+        idx = rng.integers(0, m, size=m)
+        rows = idx if singles else np.concatenate([groups[i] for i in idx])
+        out[b] = fn(a[rows])
+    return out
+
+
+def _jackknife(a: np.ndarray, groups: list[np.ndarray], stat) -> np.ndarray:
+    fn = _stat_fn(stat)
+    keep = np.ones(len(a), dtype=bool)
+    out = np.empty(len(groups))
+    for k, g in enumerate(groups):
+        keep[g] = False
+        out[k] = fn(a[keep])
+        keep[g] = True
+    return out
+
+
+def bootstrap(values, stat="mean", *, clusters=None, n_resamples: int = N_RESAMPLES, level: float = LEVEL,
+              method: str = "bca", seed: int = 0, unit: str = "image") -> Interval:
+    """Bootstrap confidence interval of `stat` over units (rows of `values`).
+
+    `stat`: "mean", "median" or a callable on an array of rows. `clusters`: one label per unit; whole
+    clusters are resampled (e.g. augmentation pairs within images), and the estimate pools their units.
+    `method`: "bca" (bias-corrected and accelerated, the default) or "percentile". With one cluster, or
+    when every resample gives the same value, the interval is the point itself.
+    """
+    if method not in ("bca", "percentile"):
+        raise ValueError(f"method must be 'bca' or 'percentile', got {method!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n_resamples < 1000:
+        raise ValueError(f"n_resamples={n_resamples}: too few for a {level:.0%} interval's tails")
+    a = _as_units(values)
+    groups, _ = _cluster_index(clusters, len(a))
+    theta = float(_stat_fn(stat)(a))
+    n_cl = len(groups) if clusters is not None else None
+    make = lambda lo, hi, how: Interval(theta, float(lo), float(hi), len(a), level, how, n_resamples, unit, n_cl)
+    if len(groups) < 2:
+        return make(theta, theta, method)
+    rng = np.random.default_rng(seed)
+    boot = _resampled_stats(a, groups, stat, n_resamples, rng)
+    if np.ptp(boot) == 0:
+        return make(theta, theta, method)
+    alpha = (1 - level) / 2
+    if method == "percentile":
+        lo, hi = np.quantile(boot, [alpha, 1 - alpha])
+        return make(lo, hi, "percentile")
+    # BCa (Efron 1987): bias from the share of resamples below the estimate (ties count half), acceleration
+    # from the jackknife over clusters.
+    share = (np.sum(boot < theta) + 0.5 * np.sum(boot == theta)) / len(boot)
+    if not 0 < share < 1:
+        lo, hi = np.quantile(boot, [alpha, 1 - alpha])
+        return make(lo, hi, "percentile")
+    z0 = _st.norm.ppf(share)
+    jack = _jackknife(a, groups, stat)
+    d = jack.mean() - jack
+    denom = 6 * (np.sum(d ** 2) ** 1.5)
+    acc = np.sum(d ** 3) / denom if denom > 0 else 0.0
+    z = _st.norm.ppf([alpha, 1 - alpha])
+    q = _st.norm.cdf(z0 + (z0 + z) / (1 - acc * (z0 + z)))
+    lo, hi = np.quantile(boot, q)
+    return make(lo, hi, "bca")
+
+
+def paired_difference(a, b, *, clusters=None, stat="mean", **kw) -> Interval:
+    """Interval of stat(a - b) over the units both were measured on (same order)."""
+    a, b = _as_units(a, "a"), _as_units(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need the same shape, got {a.shape} and {b.shape}")
+    return bootstrap(a - b, stat, clusters=clusters, **kw)
+
+
+# ---------------------------------------------------------------------------------------- rank correlation
+
+@dataclass(frozen=True)
+class RankTest:
+    statistic: float
+    p_value: float
+    n: int
+    method: str
+    exact: bool
+    alternative: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rank_stat(method):
+    if method == "spearman":
+        return lambda x, y, axis=-1: _spearman(x, y, axis)
+    if method == "kendall":
+        return lambda x, y, axis=-1: _kendall(x, y, axis)
+    raise ValueError(f"method must be 'spearman' or 'kendall', got {method!r}")
+
+
+def _spearman(x, y, axis=-1):
+    rx, ry = _st.rankdata(x, axis=axis), _st.rankdata(y, axis=axis)
+    rx = rx - rx.mean(axis=axis, keepdims=True)
+    ry = ry - ry.mean(axis=axis, keepdims=True)
+    den = np.sqrt((rx ** 2).sum(axis) * (ry ** 2).sum(axis))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (rx * ry).sum(axis) / np.where(den > 0, den, 1), 0.0)
+
+
+def _kendall(x, y, axis=-1):
+    x, y = np.moveaxis(np.asarray(x, float), axis, -1), np.moveaxis(np.asarray(y, float), axis, -1)
+    dx = np.sign(x[..., :, None] - x[..., None, :])
+    dy = np.sign(y[..., :, None] - y[..., None, :])
+    num = (dx * dy).sum((-1, -2))
+    den = np.sqrt((dx ** 2).sum((-1, -2)) * (dy ** 2).sum((-1, -2)))
+    return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)   # tau-b
+
+
+def rank_test(x, y, method: str = "spearman", alternative: str = "greater", n_resamples: int = 100_000,
+              seed: int = 0) -> RankTest:
+    """Rank correlation with a permutation p-value: exact (all n! pairings) when n! <= n_resamples.
+
+    At n = 5 the smallest one-sided p is 1/120; the asymptotic p-values of scipy.stats.spearmanr are
+    meaningless there.
+    """
+    x, y = _as_units(x, "x"), _as_units(y, "y")
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D of equal length, got {x.shape} and {y.shape}")
+    if len(x) < 3:
+        raise ValueError(f"a rank correlation needs at least 3 items, got {len(x)}")
+    fn = _rank_stat(method)
+    res = _st.permutation_test((x, y), lambda a, b, axis=-1: fn(a, b, axis), permutation_type="pairings",
+                               vectorized=True, n_resamples=n_resamples, alternative=alternative, rng=seed)
+    exact = math.factorial(len(x)) <= n_resamples
+    return RankTest(float(res.statistic), float(res.pvalue), len(x), method, exact, alternative)
+
+
+def rank_agreement(per_unit, reference, method: str = "spearman", *, clusters=None,
+                   n_resamples: int = N_RESAMPLES, level: float = LEVEL, seed: int = 0,
+                   unit: str = "image") -> tuple[Interval, RankTest]:
+    """How well the order of per-method means agrees with the paper's values.
+
+    `per_unit`: (units, methods) values; `reference`: the paper's value per method. Returns the rank
+    correlation of the column means with `reference`, with a percentile interval over resampled units
+    (images), and the exact permutation test of the point estimate (over the methods).
+    """
+    a = _as_units(per_unit, "per_unit")
+    ref = _as_units(reference, "reference")
+    if a.ndim != 2 or a.shape[1] != len(ref):
+        raise ValueError(f"per_unit must be (units, {len(ref)}), got {a.shape}")
+    fn = _rank_stat(method)
+    test = rank_test(a.mean(0), ref, method, seed=seed)
+    groups, _ = _cluster_index(clusters, len(a))
+    rng = np.random.default_rng(seed)
+    m = len(groups)
+    boot = np.empty(n_resamples)
+    step = max(1, _CHUNK // (m * a.shape[1]))
+    singles = clusters is None
+    for s in range(0, n_resamples, step):
+        k = min(step, n_resamples - s)
+        idx = rng.integers(0, m, size=(k, m))
+        if singles:
+            means = a[idx].mean(1)
+        else:
+            means = np.stack([a[np.concatenate([groups[i] for i in row])].mean(0) for row in idx])
+        boot[s:s + k] = fn(means, np.broadcast_to(ref, means.shape), axis=-1)
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
+    ci = Interval(test.statistic, float(lo), float(hi), len(a), level, "percentile", n_resamples, unit,
+                  len(groups) if clusters is not None else None)
+    return ci, test
+
+
+# ------------------------------------------------------------------------------------------------ censoring
+
+def censored_summary(values, cap: float | None = None, censored=None, *, n_resamples: int = N_RESAMPLES,
+                     level: float = LEVEL, seed: int = 0, unit: str = "image") -> dict:
+    """Median and censor count of right-censored values (a search that stopped at `cap` found no answer).
+
+    Censored values count as larger than every observed one; the median and its percentile interval are
+    reported only where they do not depend on the cap, otherwise the bound is given as None ("above the
+    cap"). No mean is returned: a mean would be driven by the cap.
+    """
+    a = _as_units(values)
+    if a.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {a.shape}")
+    if censored is None:
+        if cap is None:
+            raise ValueError("give the search cap or a censored mask")
+        censored = a >= cap
+    censored = np.asarray(censored, dtype=bool)
+    if censored.shape != a.shape:
+        raise ValueError("censored mask must match values")
+    x = np.where(censored, np.inf, a)
+    n, k = len(x), int(censored.sum())
+    rng = np.random.default_rng(seed)
+    boot = np.empty(n_resamples)
+    step = max(1, _CHUNK // n)
+    for s in range(0, n_resamples, step):
+        idx = rng.integers(0, n, size=(min(step, n_resamples - s), n))
+        boot[s:s + len(idx)] = np.quantile(x[idx], 0.5, axis=1, method="inverted_cdf")
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha], method="inverted_cdf")
+    med = float(np.quantile(x, 0.5, method="inverted_cdf"))
+    fin = lambda v: float(v) if np.isfinite(v) else None
+    return {"n": n, "n_censored": k, "censored_fraction": k / n, "median": fin(med), "low": fin(lo),
+            "high": fin(hi), "level": level, "unit": unit, "cap": cap,
+            "median_identified": bool(np.isfinite(med))}
+
+
+# ------------------------------------------------------------------------------------------ the verdict rule
+
+def verdict(ci: Interval, kind: str, reference: float = 0.0, tol: float | None = None,
+            comparable: bool = True) -> Verdict:
+    """The kit's one verdict rule, from a 95% interval and what the paper claims.
+
+    kind "equal": the paper's value `reference`, to within `tol` (required). Not held when the interval
+      excludes it; held when it includes it and the interval's half-width is at most `tol`; otherwise
+      inconclusive, and an interval of width 2 * tol would decide.
+    kind "greater" / "less": the claimed direction against `reference` (0 for a difference). Held when
+      the whole interval is on the claimed side; not held when the whole interval is on the other side,
+      or (with `tol`) lies within `reference` +- tol, i.e. no effect of a size that matters; otherwise
+      inconclusive, and an interval narrower than 2 * |estimate - reference| would decide.
+    comparable=False: an absolute value on another model or data set; "not comparable", whatever it is.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if tol is not None and tol < 0:
+        raise ValueError("tol must be >= 0")
+    lo, hi, est = ci.low, ci.high, ci.estimate
+    span = f"{ci.level:.0%} CI [{lo:.3g}, {hi:.3g}], n={ci.n}"
+    if not comparable:
+        return Verdict("not comparable",
+                       f"absolute value on another model or data than the paper's; ours {est:.3g} ({span})")
+    if kind == "equal":
+        if tol is None:
+            raise ValueError("an 'equal' claim needs tol: how far from the paper's value still counts as equal")
+        if not lo <= reference <= hi:
+            return Verdict("not held", f"paper's {reference:.3g} lies outside our {span}")
+        if (hi - lo) / 2 <= tol:
+            return Verdict("held", f"paper's {reference:.3g} lies inside our {span}, half-width <= {tol:.3g}")
+        return Verdict("inconclusive", f"paper's {reference:.3g} lies inside our {span}, but the interval is wider "
+                                       f"than the +-{tol:.3g} that would decide", 2 * tol)
+    sign = 1 if kind == "greater" else -1
+    word = ">" if kind == "greater" else "<"
+    if sign * (lo - reference) > 0 and sign * (hi - reference) > 0:
+        return Verdict("held", f"whole interval {word} {reference:.3g}: {span}")
+    if sign * (lo - reference) < 0 and sign * (hi - reference) < 0:
+        return Verdict("not held", f"whole interval on the other side of {reference:.3g}: {span}")
+    if tol is not None and reference - tol <= lo and hi <= reference + tol:
+        return Verdict("not held", f"interval within {reference:.3g} +- {tol:.3g}, no effect that large: {span}")
+    gap = abs(est - reference)
+    why = (f"interval contains {reference:.3g}: {span}; one narrower than {2 * gap:.3g} would decide"
+           if gap > 0 else f"interval contains {reference:.3g} and the estimate sits on it: {span}")
+    return Verdict("inconclusive", why, 2 * gap if gap > 0 else None)

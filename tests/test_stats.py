@@ -118,6 +118,12 @@ def test_bootstrap_coverage_matches_scipys_bca():
     assert ours / 200 >= 0.85 and abs(ours - ref) <= 6
 
 
+def test_t_interval_for_few_seeds():
+    c = stats.t_interval([0.70, 0.72, 0.74])
+    assert c.estimate == pytest.approx(0.72) and c.method == "t" and c.n == 3
+    assert c.high - c.estimate == pytest.approx(st.t.ppf(0.975, 2) * 0.02 / np.sqrt(3))
+
+
 def test_paired_difference_and_bad_input():
     a = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     d = stats.paired_difference(a + 1, a)

@@ -125,6 +125,13 @@ class Results:
                              "attaches its interval and verdict")
         self.values[name] = dict(self.context, **meta, value=value)
 
+    def record_draw(self, data, name: str = "draw") -> None:
+        """Save which images were drawn (file names or dataset indices), so that any number can be traced."""
+        names = list(getattr(data, "names", None) or [])
+        if not names:
+            raise ValueError("the data carries no names; load it through xaikit.data")
+        self.add(name, names, source=getattr(data, "source", None), unit="image", n=len(names))
+
     def compare(self, name: str, ours, *, claim: str, kind: str, paper=None, paper_where: str | None = None,
                 reference: float | None = None, tol: float | None = None, comparable: bool = True,
                 clusters=None, unit: str = "image", unit_ids=None, stat="mean", note: str | None = None,

@@ -1,0 +1,69 @@
+"""The committed standard results: every comparison with a paper carries its interval, n and verdict from the
+one rule, the verdict follows from what was saved, the draw of images is recorded, and SUMMARY.md is current."""
+import json
+from pathlib import Path
+
+import pytest
+
+from xaikit import results, stats
+from xaikit.stats import Interval
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = sorted(p for p in (ROOT / "results").glob("[0-9][0-9]_*.json") if not p.name.endswith(".timings.json"))
+IMAGE_NOTEBOOKS = ("00_", "01_", "02_", "04_", "05_")
+
+
+@pytest.fixture(params=[p.stem for p in FILES])
+def doc(request):
+    return json.loads((ROOT / "results" / f"{request.param}.json").read_text())
+
+
+def test_there_are_committed_results():
+    assert len(FILES) >= 6, FILES
+
+
+def test_every_paper_value_carries_interval_n_and_verdict(doc):
+    for name, e in doc["values"].items():
+        if "paper" not in e and "verdict" not in e:
+            continue
+        where = f"{doc['notebook']}:{name}"
+        assert e.get("verdict") in stats.VERDICTS, where
+        assert e.get("reason"), where
+        assert isinstance(e.get("n"), int) and e["n"] >= 1, where
+        lo, hi = e["ci"]
+        assert lo <= hi, where
+        assert e.get("claim") and e.get("kind") in stats.KINDS, where
+
+
+def test_verdicts_follow_from_the_saved_intervals(doc):
+    """Re-apply the rule to what was saved: a hand-edited verdict or a stale file cannot pass."""
+    for name, e in results.comparisons(doc).items():
+        lo, hi = e["ci"]
+        ci = Interval(e["value"], lo, hi, e["n"], e["interval"].get("level", stats.LEVEL))
+        v = stats.verdict(ci, e["kind"], e["reference"], e.get("tol"), e["verdict"] != "not comparable")
+        assert v.verdict == e["verdict"], f"{doc['notebook']}:{name}"
+
+
+def test_per_unit_values_reproduce_the_interval(doc):
+    for name, e in results.comparisons(doc).items():
+        if "units" not in e or e["interval"].get("method") not in ("bca", "percentile") or e.get("stat", "mean") != "mean":
+            continue
+        if len(e["units"]) != e["n"] or any(isinstance(u, list) for u in e["units"]):
+            continue
+        ci = stats.bootstrap(e["units"], clusters=e.get("clusters"), seed=doc["seed"],
+                             method=e["interval"]["method"])
+        assert ci.low == pytest.approx(e["ci"][0], abs=1e-4), f"{doc['notebook']}:{name}"
+        assert ci.high == pytest.approx(e["ci"][1], abs=1e-4), f"{doc['notebook']}:{name}"
+
+
+def test_image_notebooks_record_their_draw(doc):
+    if not doc["notebook"].startswith(IMAGE_NOTEBOOKS):
+        pytest.skip("no image draw")
+    draws = [e for k, e in doc["values"].items() if k == "draw" or k.endswith(".draw") or k.startswith("draw")]
+    assert draws, f"{doc['notebook']} saved no draw"
+    names = draws[0]["value"]
+    assert len(set(names)) == len(names) > 0
+
+
+def test_summary_is_current():
+    assert (ROOT / "results" / "SUMMARY.md").read_text() == results.summary(ROOT, "standard")

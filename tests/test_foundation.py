@@ -20,7 +20,7 @@ def test_efficientnet_lite0_equals_reference_module():
 
 
 def test_imagenet_sample_labels_follow_torchvision_order():
-    d = data.load_imagenet_sample(n=3)
+    d = data.load_imagenet_sample(index=[0, 1, 2])
     assert d.images.shape == (3, 3, 224, 224) and 0 <= d.images.min() and d.images.max() <= 1
     assert d.names[0].startswith("n01440764") and d.labels.tolist() == [0, 1, 2]
     assert d.classes[0] == "tench" and "offline" in d.source
@@ -28,7 +28,7 @@ def test_imagenet_sample_labels_follow_torchvision_order():
 
 def test_missing_data_names_the_expected_path(tmp_path):
     with pytest.raises(data.MissingDataError, match=str(tmp_path / "imagenet-sample-images")):
-        data.load_imagenet_sample(root=tmp_path)
+        data.load_imagenet_sample(root=tmp_path, download=False)
     with pytest.raises(data.MissingDataError, match="CIFAR-10"):
         data.load_cifar10(root=tmp_path, download=False)
 

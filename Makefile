@@ -1,20 +1,41 @@
 # Two commands: `make figures` (run every notebook, standard profile) and `make test`.
-# Both create the virtual environment (.venv, pinned by requirements.txt) and seed the data first.
+# Both create the virtual environment (.venv, pinned by requirements.txt) and lay out the data first.
+#   make figures NB=01                    one notebook          make figures PROFILE=smoke   another size
+#   make paper PARAMS="-p imagenet_val /path/to/ILSVRC2012"     notebook parameters (repeatable -p name value)
+#   make lab                              JupyterLab on notebooks/ with the kit's kernel, "xaikit (.venv)"
+#   make env TORCH=cpu                    CPU-only torch (no CUDA libraries: about 1 GB instead of 6 GB)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= standard
 NB ?=
+PARAMS ?=
+TORCH ?=
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 export XAIKIT_DATA ?= $(CURDIR)/data
 
-.PHONY: figures test data env paper clean-venv
+.PHONY: figures test data env paper lab python-version clean-venv
+
+python-version:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "xaikit needs Python 3.11 or newer, but '$(PYTHON)' is: $$($(PYTHON) --version 2>/dev/null || echo 'not found')."; \
+	  echo "Install Python 3.11+ and point make at it, e.g.  make test PYTHON=python3.11"; exit 1; }
 
 $(VENV)/.installed: requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@$(MAKE) --no-print-directory python-version PYTHON=$(PYTHON)
+	@$(PYTHON) -m venv $(VENV) || { echo "'$(PYTHON) -m venv' failed: on Debian/Ubuntu install the venv module" \
+	  "(apt install python3-venv, or python3.11-venv), then run make again."; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
+ifeq ($(TORCH),cpu)
+	$(PY) -m pip install --quiet $(TORCH_PINS) --index-url $(TORCH_CPU_INDEX)
+	grep -vE '^(nvidia-|cuda-|triton==)' requirements.txt > $(VENV)/requirements-cpu.txt
+	$(PY) -m pip install --quiet -r $(VENV)/requirements-cpu.txt
+else
 	$(PY) -m pip install --quiet -r requirements.txt
+endif
 	$(PY) -m pip install --quiet --no-deps -e .
-	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(PY) -m ipykernel install --sys-prefix --name xaikit --display-name "xaikit (.venv)" >/dev/null
 	touch $@
 
 env: $(VENV)/.installed
@@ -23,13 +44,18 @@ data: env
 	$(PY) -c "from xaikit.data import seed_offline_copies; [print(l) for l in seed_offline_copies()]"
 
 figures: data
-	$(PY) -m xaikit.run --profile $(PROFILE) $(NB)
+	$(PY) -m xaikit.run --profile $(PROFILE) $(PARAMS) $(NB)
 
 paper: data
-	$(PY) -m xaikit.run --profile paper $(NB)
+	$(PY) -m xaikit.run --profile paper $(PARAMS) $(NB)
 
 test: data
 	$(PY) -m pytest -q tests
+
+# The venv's own Jupyter, its environment's kernels first, the kit's kernel by default.
+lab: data
+	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks \
+	  --MappingKernelManager.default_kernel_name=xaikit
 
 clean-venv:
 	rm -rf $(VENV)

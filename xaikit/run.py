@@ -1,10 +1,16 @@
-"""Execute notebooks with papermill: `python -m xaikit.run [--profile P] [--out DIR] [NOTEBOOK ...]`.
+"""Execute notebooks with papermill:
+`python -m xaikit.run [--profile P] [--seed S] [--out DIR] [-p NAME VALUE ...] [NOTEBOOK ...]`.
 
-Executed copies (with outputs) go to notebooks/executed/ (standard) or notebooks/executed/<profile>/.
+Executed copies (with outputs) go to notebooks/executed/ (standard) or notebooks/executed/<profile>/. Every
+notebook runs in the kernel registered as "xaikit" (`make env` registers it for .venv), whatever kernel its
+metadata names, so a notebook cannot silently run in another interpreter. `-p name value` sets a notebook
+parameter (repeatable; the value is read as YAML, so `-p n_images 8` is an int and `-p root /data` a string).
 """
 from __future__ import annotations
 
 import argparse
+import ast
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,6 +18,8 @@ from pathlib import Path
 from .results import PROFILES, REPO, write_summary
 
 NOTEBOOKS = REPO / "notebooks"
+KERNEL = "xaikit"
+RESERVED = ("profile", "seed", "out_dir")
 
 
 def notebooks(names=()) -> list[Path]:
@@ -27,32 +35,75 @@ def notebooks(names=()) -> list[Path]:
     return chosen
 
 
+def parse_value(text: str):
+    """A parameter value from the command line: YAML (ints, floats, booleans, lists), else a Python literal,
+    else the string itself."""
+    try:
+        import yaml
+        return yaml.safe_load(text)
+    except Exception:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _relative(path: Path, start: Path) -> str:
+    """path relative to start when both are on one tree (what papermill records in the notebook), else absolute."""
+    try:
+        return os.path.relpath(Path(path).resolve(), start.resolve())
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def _check_kernel(name: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+    if name not in KernelSpecManager().find_kernel_specs():
+        raise SystemExit(f"Jupyter kernel {name!r} is not registered for {sys.executable}. Run `make env`, or: "
+                         f"{sys.executable} -m ipykernel install --sys-prefix --name {name} "
+                         f"--display-name \"xaikit (.venv)\"")
+
+
 def execute(nb: Path, profile: str = "standard", out: Path = REPO, seed: int = 0, executed: Path | None = None,
-            timeout: int | None = None, **parameters) -> Path:
-    """Run one notebook with parameters profile, seed and out_dir; returns the executed copy's path."""
+            timeout: int | None = None, kernel: str = KERNEL, **parameters) -> Path:
+    """Run one notebook with parameters profile, seed and out_dir (plus `parameters`); returns the executed
+    copy's path. Paths recorded in the executed notebook are relative to the notebook's folder."""
     import papermill as pm
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}")
+    clash = [k for k in parameters if k in RESERVED]
+    if clash:
+        raise ValueError(f"{clash} are set by --profile/--seed/--out, not as notebook parameters")
+    _check_kernel(kernel)
     executed = Path(executed or (NOTEBOOKS / "executed" / ("" if profile == "standard" else profile)))
     executed.mkdir(parents=True, exist_ok=True)
     target = executed / nb.name
-    pm.execute_notebook(str(nb), str(target), cwd=str(nb.parent), kernel_name="python3",
-                        parameters=dict(profile=profile, seed=seed, out_dir=str(Path(out).resolve()), **parameters),
+    cwd = nb.parent.resolve()
+    # Relative paths (the notebook runs in its own folder): no machine's absolute path in committed outputs.
+    pm.execute_notebook(_relative(nb, Path.cwd()), _relative(target, Path.cwd()), cwd=str(cwd), kernel_name=kernel,
+                        parameters=dict(profile=profile, seed=seed, out_dir=_relative(out, cwd), **parameters),
                         progress_bar=False, log_output=True, execution_timeout=timeout)
     return target
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("notebooks", nargs="*", help="names or prefixes (default: all)")
     ap.add_argument("--profile", default="standard", choices=PROFILES)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(REPO), help="root under which results/ and figures/ are written")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="notebook parameter (repeatable), e.g. -p imagenet_val /data/imagenet")
     args = ap.parse_args(argv)
+    params = {name: parse_value(value) for name, value in args.parameter}
+    clash = sorted(set(params) & set(RESERVED))
+    if clash:
+        ap.error(f"{clash}: set these with --profile, --seed and --out, not -p")
     for nb in notebooks(args.notebooks):
         t = time.time()
-        print(f"== {nb.stem} ({args.profile})", flush=True)
-        execute(nb, args.profile, Path(args.out), args.seed)
+        print(f"== {nb.stem} ({args.profile})" + (f" {params}" if params else ""), flush=True)
+        execute(nb, args.profile, Path(args.out), args.seed, **params)
         print(f"== {nb.stem} done in {time.time() - t:.0f} s", flush=True)
     print(f"summary: {write_summary(args.out, args.profile)}")
     return 0

@@ -1,0 +1,65 @@
+"""Seeded draws across classes (never the first N items) and the notebook runner's command line."""
+import numpy as np
+import pytest
+
+from xaikit import data, run
+
+
+def test_fewer_than_classes_gives_distinct_classes():
+    labels = np.repeat(np.arange(10), 50)
+    idx = data.stratified_indices(labels, 7, seed=3)
+    assert len(idx) == 7 and len(set(labels[idx])) == 7 and np.all(np.diff(idx) > 0)
+    assert not np.array_equal(idx, np.arange(7))
+
+
+def test_more_than_classes_spreads_evenly_and_is_seeded():
+    labels = np.repeat(np.arange(10), 50)
+    idx = data.stratified_indices(labels, 25, seed=0)
+    counts = np.bincount(labels[idx], minlength=10)
+    assert counts.sum() == 25 and counts.max() - counts.min() <= 1
+    assert np.array_equal(idx, data.stratified_indices(labels, 25, seed=0))
+    assert not np.array_equal(idx, data.stratified_indices(labels, 25, seed=1))
+    assert np.array_equal(data.stratified_indices(labels, None, 0), np.arange(500))
+
+
+def test_uneven_classes_run_out_gracefully():
+    labels = np.array([0] * 2 + [1] * 10)
+    idx = data.stratified_indices(labels, 8, seed=0)
+    assert len(idx) == 8 and np.bincount(labels[idx]).tolist() == [2, 6]
+
+
+def test_imagenet_sample_draw_is_random_classes_with_names():
+    d = data.load_imagenet_sample(n=4, seed=0, size=32, resize=32)
+    assert len(set(d.labels.tolist())) == 4 and d.labels.tolist() != [0, 1, 2, 3]
+    assert d.names == sorted(d.names) and all(n.endswith(".JPEG") for n in d.names)
+    again = data.load_imagenet_sample(names=d.names, size=32, resize=32)
+    assert again.labels.tolist() == d.labels.tolist() and (again.images == d.images).all()
+    assert data.load_imagenet_sample(n=4, seed=1, size=32, resize=32).names != d.names
+    assert "4 classes drawn with seed 0" in d.source
+
+
+def test_array_loaders_name_their_items():
+    d = data.load_fashion_mnist("test", n=12, seed=0)
+    assert len(d.names) == 12 and d.names[0].startswith("test[") and len(set(d.labels.tolist())) == 10
+
+
+def test_parameter_values_are_parsed():
+    assert run.parse_value("8") == 8 and run.parse_value("0.5") == 0.5 and run.parse_value("true") is True
+    assert run.parse_value("/data/imagenet") == "/data/imagenet" and run.parse_value("[1, 2]") == [1, 2]
+    assert run.parse_value("it's") == "it's"
+
+
+def test_command_line_parameters_reach_execute(monkeypatch):
+    seen = []
+    monkeypatch.setattr(run, "execute", lambda nb, profile, out, seed, **kw: seen.append((nb.stem, profile, kw)))
+    monkeypatch.setattr(run, "write_summary", lambda *a: "summary.md")
+    run.main(["--profile", "smoke", "-p", "imagenet_val", "/data/in", "-p", "n_images", "3", "00"])
+    assert seen == [("00_tour", "smoke", {"imagenet_val": "/data/in", "n_images": 3})]
+
+
+def test_reserved_parameters_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match="--profile/--seed/--out"):
+        run.execute(run.notebooks(["00"])[0], "smoke", tmp_path, out_dir="/elsewhere")
+    with pytest.raises(SystemExit):
+        run.main(["-p", "profile", "paper"])
+    assert "set these with --profile" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 #   make figures NB=01                    one notebook          make figures PROFILE=smoke   another size
 #   make paper PARAMS="-p imagenet_val /path/to/ILSVRC2012"     notebook parameters (repeatable -p name value)
 #   make lab                              JupyterLab on notebooks/ with the kit's kernel, "xaikit (.venv)"
+#                                         (LAB_ARGS="--no-browser --port 8890" passes options to jupyter lab)
 #   make env TORCH=cpu                    CPU-only torch (no CUDA libraries: about 1 GB instead of 6 GB)
 PYTHON ?= python3
 VENV := .venv
@@ -11,6 +12,7 @@ PROFILE ?= standard
 NB ?=
 PARAMS ?=
 TORCH ?=
+LAB_ARGS ?=
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 export XAIKIT_DATA ?= $(CURDIR)/data
@@ -55,7 +57,7 @@ test: data
 # The venv's own Jupyter, its environment's kernels first, the kit's kernel by default.
 lab: data
 	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks \
-	  --MappingKernelManager.default_kernel_name=xaikit
+	  --MappingKernelManager.default_kernel_name=xaikit $(LAB_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

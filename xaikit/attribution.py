@@ -5,13 +5,14 @@ first module normalises). Methods that give one map per pixel (Grad-CAM, Sobel) 
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from .models import predicted_class
+from .models import check_images, num_outputs, predicted_class
 from .runtime import seeded
 
 METHODS: dict[str, Callable] = {}
@@ -237,45 +238,57 @@ def _random(model, x, target):
 MODEL_FREE = {"sobel", "random"}
 
 
-def _check_input(x):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"x must be a batch of images (N, C, H, W); got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor in [0, 1]; got {x.dtype}")
-    if not torch.isfinite(x).all():
-        raise ValueError("x contains NaN or inf")
+def _check_input(model, x):
+    check_images(model, x)
 
 
 def _targets(model, x, target, batch_size) -> torch.Tensor:
     if target is None:
         return predicted_class(model, x, batch_size)
-    t = torch.as_tensor(target, dtype=torch.long).flatten()
+    t = torch.as_tensor(target).flatten()
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"target must be integer class indices; got {t.dtype}")
+    t = t.long()
     if t.numel() == 1:
         t = t.expand(len(x))
     if t.numel() != len(x):
         raise ValueError(f"target must be one class or one per image; got {t.numel()} for {len(x)} images")
+    k = num_outputs(model)
+    if k is None:  # an unknown head: ask the model once
+        with torch.no_grad():
+            k = model(x[:1].to(next(model.parameters()).device)).shape[1]
+    bad = t[(t < 0) | (t >= k)]
+    if len(bad):
+        raise ValueError(f"target index {int(bad[0])} is out of range: the model has {k} outputs (0..{k - 1})")
     return t.clone()
+
+
+# Notices Captum prints on every call; they describe what the method does by design, not a problem.
+_HARMLESS_WARNINGS = (r"Setting backward hooks on ReLU activations",
+                      r"Setting forward, backward hooks and attributes on non-linear")
 
 
 def attribute(model: nn.Module, x: torch.Tensor, target=None, method: str = "gradient", *, batch_size: int = 16,
               seed: int | None = 0, **params) -> torch.Tensor:
     """Attribution maps of `method` for images x (N, C, H, W) in [0, 1] and classes `target`.
 
-    target: an int, one int per image, or None for the predicted class. Runs in batches of `batch_size` on
+    target: an int, one int per image, or None for the predicted class. Bad input raises a clear error: images
+    not in [0, 1] (e.g. 0..255), a channel count the model does not take, a target index out of range, an empty
+    batch, NaN, an unknown method. Runs in batches of `batch_size` on
     the model's device; random methods draw from `seed` (same seed, same maps). Extra `params` go to the
     method (see `METHODS[method]`'s signature). Returns a CPU float tensor of x's shape.
     """
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}; known: {sorted(METHODS)}")
-    _check_input(x)
+    _check_input(None if method in MODEL_FREE else model, x)
     fn = METHODS[method]
     dev = next(model.parameters()).device
     model.eval()
     t = _targets(model, x, target, batch_size)
     out = []
-    with seeded(seed):
+    with seeded(seed), warnings.catch_warnings():
+        for pattern in _HARMLESS_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern, category=UserWarning)
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size].to(dev)
             tb = t[i:i + batch_size].to(dev)

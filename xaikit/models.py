@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import runtime  # noqa: F401  (its warning filters apply before Captum is imported)
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -73,13 +75,67 @@ class ImageClassifier(nn.Sequential):
         return self.get_submodule(path or self.gradcam_layer)
 
     def predict(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-        """Softmax probabilities, batched, no gradient."""
+        """Softmax probabilities, batched, no gradient. Bad input (0..255 scale, wrong channel count, empty
+        batch) raises ValueError."""
+        check_images(self, x, strict=False)
         out = []
         with torch.no_grad():
             for i in range(0, len(x), batch_size):
                 xb = x[i:i + batch_size].to(next(self.parameters()).device)
                 out.append(F.softmax(self(xb), dim=1).cpu())
         return torch.cat(out)
+
+
+def input_channels(model: nn.Module) -> int | None:
+    """The channel count the model expects: its first convolution's (compared with the image itself, before a
+    Normalize could broadcast a grey image to three channels silently), else a per-channel Normalize's; None if
+    neither says."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if convs:
+        return convs[0].in_channels
+    norms = [m for m in model.modules() if isinstance(m, Normalize) and m.mean.shape[1] > 1]
+    return norms[0].mean.shape[1] if norms else None
+
+
+def num_outputs(model: nn.Module) -> int | None:
+    """How many classes the model scores: len(model.classes), else the last Linear layer's outputs (None if
+    neither is known)."""
+    if getattr(model, "classes", None):
+        return len(model.classes)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1].out_features if linears else None
+
+
+def check_images(model: nn.Module | None, x, *, strict: bool = True) -> None:
+    """Clear errors for bad input at the kit's public edge (`attribution.attribute`, `ImageClassifier.predict`).
+
+    x must be a non-empty float (N, C, H, W) tensor of finite values in [0, 1] (up to 1e-3; `strict=False` only
+    catches the 0..255 scale, max > 2) with the channel count of the model's first layer.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"images must be a batch (N, C, H, W); got shape {tuple(x.shape)}"
+                         + (" (add a batch dimension: x[None])" if x.ndim == 3 else ""))
+    if len(x) == 0:
+        raise ValueError(f"empty batch: images have shape {tuple(x.shape)}, with no image in it")
+    if not x.is_floating_point():
+        raise TypeError(f"images must be a floating-point tensor in [0, 1]; got {x.dtype} "
+                        "(convert with x.float() / 255)")
+    if not torch.isfinite(x).all():
+        raise ValueError("images contain NaN or inf")
+    hi, lo = float(x.max()), float(x.min())
+    if hi > (1 + 1e-3 if strict else 2.0):
+        hint = " — divide by 255" if hi > 2 else ""
+        raise ValueError(f"images must be in [0, 1]; got max {hi:.1f}{hint} (the model normalises itself)")
+    if strict and lo < -1e-3:
+        raise ValueError(f"images must be in [0, 1]; got min {lo:.3g} — pass the image before normalisation "
+                         "(the model normalises itself)")
+    want = input_channels(model) if model is not None else None
+    if want is not None and x.shape[1] != want:
+        how = " (repeat a grey image: x.expand(-1, 3, -1, -1))" if x.shape[1] == 1 and want == 3 else ""
+        raise ValueError(f"the model takes {want}-channel images; got {x.shape[1]} channel(s), shape "
+                         f"{tuple(x.shape)}{how}")
 
 
 def predicted_class(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:

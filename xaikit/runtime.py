@@ -7,10 +7,15 @@ import os
 import platform
 import random
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+
+# Captum imports tqdm.auto, which warns "IProgress not found" in a kernel without ipywidgets. The kit's own bars
+# are plain text (`progress`), so that notice says nothing to a reader of a notebook's output.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 TRACKED_LIBRARIES = ("torch", "torchvision", "captum", "zennit", "timm", "numpy", "scipy", "scikit-image",
                      "gmic", "krippendorff", "saliency", "papermill")
@@ -52,7 +57,10 @@ def device(name: str = "auto") -> torch.device:
 
 
 def progress(iterable=None, **kwargs):
-    """A tqdm bar that behaves in papermill output and logs: plain text, few refreshes."""
+    """A tqdm bar that behaves in papermill output and logs: plain text on stdout, few refreshes.
+
+    Deliberately tqdm.std, not tqdm.auto: with ipywidgets installed (JupyterLab) tqdm.auto would draw a widget,
+    which an executed notebook stores as an opaque widget reference instead of text."""
     from tqdm.std import tqdm
     kwargs.setdefault("mininterval", 5.0)
     kwargs.setdefault("ncols", 90)

@@ -84,7 +84,18 @@ def execute(nb: Path, profile: str = "standard", out: Path = REPO, seed: int = 0
     pm.execute_notebook(_relative(nb, Path.cwd()), _relative(target, Path.cwd()), cwd=str(cwd), kernel_name=kernel,
                         parameters=dict(profile=profile, seed=seed, out_dir=_relative(out, cwd), **parameters),
                         progress_bar=False, log_output=True, execution_timeout=timeout)
+    _record_kernel(target, kernel)
     return target
+
+
+def _record_kernel(path: Path, kernel: str) -> None:
+    """Say in the executed copy which kernel ran it (papermill keeps the source notebook's kernelspec)."""
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    spec = {"name": kernel, "display_name": f"{kernel} (.venv)" if kernel == KERNEL else kernel, "language": "python"}
+    if nb.metadata.get("kernelspec") != spec:
+        nb.metadata["kernelspec"] = spec
+        nbformat.write(nb, str(path))
 
 
 def main(argv=None) -> int:

@@ -183,6 +183,8 @@ def seed_offline_copies(root: Path | None = None, shared: Path = SHARED) -> list
     if copy is None and not all((raw / f).is_file() for f in FASHION_MNIST_FILES):
         done.append("Fashion-MNIST: no offline copy (../shared/data/fashion-mnist, /usr/share/datasets/fashion-mnist);"
                     " torchvision will download it when a notebook needs it")
+    if not zpath.is_file() and not (root / "cifar-10-batches-py").is_dir() and not (root / CIFAR10_JPEG_DIR).is_dir():
+        done.append("CIFAR-10: no offline copy; torchvision downloads the original when a notebook needs it")
     if not src.is_dir() and not (root / IMAGENET_SAMPLE_DIR).is_dir():
         done.append(f"ImageNet sample: no offline copy; it is downloaded from GitHub {IMAGENET_SAMPLE_REPO} "
                     f"(commit {IMAGENET_SAMPLE_COMMIT[:7]}, SHA-256 verified) when a notebook needs it")
@@ -267,8 +269,9 @@ def download_imagenet_sample(root: Path | None = None, base_url: str | None = No
             try:
                 _fetch(url, partial, timeout)
             except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-                raise DownloadError(f"could not download {name} from {url}: {e}. Partial data is kept in "
-                                    f"{display_path(partial)}; run again to resume.") from e
+                kept = (f" Partial data is kept in {display_path(partial)}; run again to resume."
+                        if partial.exists() and partial.stat().st_size else " Run again once the network is back.")
+                raise DownloadError(f"could not download {name} from {url}: {e}.{kept}") from e
             got = _sha256(partial)
             if got == sums[name]:
                 partial.replace(out)

@@ -45,4 +45,5 @@ def save(fig, path: str | Path, dpi: int = 120) -> Path:
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     fig.savefig(tmp, dpi=dpi, bbox_inches="tight", facecolor="white")
     tmp.replace(path)
-    return path
+    from .results import ShownPath
+    return ShownPath(path)

@@ -75,6 +75,17 @@ def write_json(obj, path: Path) -> None:
         raise
 
 
+class ShownPath(type(Path())):
+    """A path that shows itself relative to the repository, so notebook outputs carry no machine paths."""
+
+    def __repr__(self):
+        try:
+            shown = self.relative_to(REPO)
+        except ValueError:
+            shown = Path("<out_dir>") / self.name
+        return f"'{shown}'"
+
+
 class Results:
     """Collects a notebook's values and writes them in one atomic step.
 
@@ -198,7 +209,7 @@ class Results:
         if self.timings:
             write_json({"hardware": hardware(), "seconds": self.timings},
                        self.path.with_suffix(".timings.json"))
-        return self.path
+        return ShownPath(self.path)
 
 
 def load(notebook: str, profile: str = "standard", root: str | Path = REPO) -> dict:

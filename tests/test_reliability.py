@@ -91,3 +91,43 @@ def test_bad_input_raises():
         R.internal_consistency(np.ones((4, 3)), np.ones((5, 3)))
     with pytest.raises(ValueError):
         R.spearman([1, 2, 3], [1, 2])
+
+
+def test_bootstrap_defaults_are_the_kits():
+    from xaikit import stats as S
+    b = R.bootstrap_alpha(R.rank_methods(_scores(seed=6)))
+    assert b["n_resamples"] == S.N_RESAMPLES == len(b["samples"]) and b["interval"] == S.LEVEL == 0.95
+    ci = b["ci"]
+    assert (ci.low, ci.high, ci.n, ci.level, ci.method) == (b["lo"], b["hi"], 60, 0.95, "percentile")
+
+
+@pytest.mark.parametrize("level", ["ordinal", "interval", "nominal"])
+def test_vectorised_alpha_equals_package(level):
+    rng = np.random.default_rng(11)
+    ranks = R.rank_methods(np.round(_scores(n=30, seed=8), 1))  # rounding makes ties: half ranks
+    domain = np.unique(ranks)
+    for _ in range(5):
+        idx = rng.integers(0, len(ranks), len(ranks))
+        counts = R._onehot(ranks[idx], domain).sum(0)
+        ref = krippendorff.alpha(value_counts=counts, value_domain=domain, level_of_measurement=level)
+        assert R.alpha_from_counts(counts, domain, level) == pytest.approx(ref, abs=1e-12)
+    # a table with one value only: alpha undefined, NaN rather than an error
+    assert np.isnan(R.alpha_from_counts(np.array([[3.0, 0.0], [2.0, 0.0]]), np.array([1.0, 2.0])))
+
+
+def test_alpha_difference_is_paired():
+    ranks = R.rank_methods(_scores(n=50, seed=9))
+    same = R.bootstrap_alpha_difference(ranks, ranks, n_resamples=2000)
+    assert same["difference"] == 0 and same["lo"] == same["hi"] == 0  # same images in both: no spread
+    noisy = R.rank_methods(_scores(n=50, signal=0.2, seed=9))
+    d = R.bootstrap_alpha_difference(ranks, noisy, n_resamples=2000, seed=1)
+    assert d["difference"] == pytest.approx(R.alpha(ranks) - R.alpha(noisy))
+    assert 0 < d["lo"] <= d["difference"] <= d["hi"]
+    with pytest.raises(ValueError):
+        R.bootstrap_alpha_difference(ranks, ranks[:-1])
+
+
+def test_mean_pairwise_spearman_equals_inter_method():
+    s = _scores(seed=12)
+    assert R.mean_pairwise_spearman(s) == pytest.approx(R.inter_method(s)["mean"])
+    assert R.spearman_rows(s[:, :2]) == pytest.approx(stats.spearmanr(s[:, 0], s[:, 1]).statistic)

@@ -14,6 +14,8 @@ import krippendorff
 import numpy as np
 from scipy import stats
 
+from . import stats as stats_mod
+
 
 def _table(scores, name="scores") -> np.ndarray:
     a = np.asarray(scores.detach().cpu() if hasattr(scores, "detach") else scores, dtype=float)
@@ -41,30 +43,123 @@ def alpha(ranks, level: str = "ordinal") -> float:
     return float(krippendorff.alpha(reliability_data=r, level_of_measurement=level))
 
 
-def bootstrap_alpha(ranks, n_resamples: int = 10_000, interval: float = 0.999, seed: int = 0,
-                    level: str = "ordinal") -> dict:
+def alpha_from_counts(counts, domain, level: str = "ordinal") -> np.ndarray:
+    """Krippendorff's alpha of many value-count tables at once: counts (..., M units, V values) -> (...).
+
+    The same computation as `krippendorff.alpha(value_counts=..., value_domain=domain)` (tested equal),
+    vectorised over the leading axes, for bootstrap resamples. NaN where alpha is undefined (no expected
+    disagreement, e.g. a resample holding a single rank value).
+    """
+    c = np.asarray(counts, dtype=float)
+    dom = np.asarray(domain, dtype=float)
+    if c.ndim < 2 or c.shape[-1] != len(dom):
+        raise ValueError(f"counts must be (..., units, {len(dom)} values); got shape {c.shape}")
+    v = len(dom)
+    eye = np.eye(v)
+    pairable = np.maximum(c.sum(-1), 2)[..., None, None]                         # (..., M, 1, 1)
+    o = ((c[..., :, None] * c[..., None, :] - c[..., None, :] * eye) / (pairable - 1)).sum(-3)  # (..., V, V)
+    n_v = o.sum(-2)                                                                   # (..., V)
+    n = n_v.sum(-1)[..., None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e = (n_v[..., :, None] * n_v[..., None, :] - n_v[..., None, :] * eye) / (n - 1)
+    if level == "ordinal":
+        cum = np.concatenate([np.zeros(n_v.shape[:-1] + (1,)), np.cumsum(n_v, -1)], -1)  # cum[k] = sum n_v[:k]
+        i = np.arange(v)
+        lo, hi = np.minimum(i[:, None], i[None, :]), np.maximum(i[:, None], i[None, :])
+        between = cum[..., hi + 1] - cum[..., lo]
+        d = (between - (n_v[..., :, None] + n_v[..., None, :]) / 2) ** 2
+    elif level == "interval":
+        d = np.broadcast_to((dom[:, None] - dom[None, :]) ** 2, o.shape)
+    elif level == "nominal":
+        d = np.broadcast_to(1 - eye, o.shape)
+    else:
+        raise ValueError(f"level must be 'ordinal', 'interval' or 'nominal', got {level!r}")
+    num, den = (o * d).sum((-1, -2)), (e * d).sum((-1, -2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(den > 0, 1 - num / np.where(den > 0, den, 1), np.nan)
+    return out
+
+
+def _onehot(r: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    return (r[:, :, None] == domain[None, None, :]).astype(float)  # (N, M, V); a NaN rank counts nowhere
+
+
+def _resample_weights(n: int, n_resamples: int, rng: np.random.Generator, chunk: int = 2000):
+    """Images drawn with replacement, as counts per image: (k, n) blocks, the draws of
+    rng.integers(0, n, n) made n_resamples times in turn."""
+    for s in range(0, n_resamples, chunk):
+        k = min(chunk, n_resamples - s)
+        idx = rng.integers(0, n, size=(k, n))
+        w = np.zeros((k, n))
+        np.add.at(w, (np.repeat(np.arange(k), n), idx.ravel()), 1.0)
+        yield w
+
+
+def _percentile_interval(estimate: float, boots: np.ndarray, n: int, interval: float) -> stats_mod.Interval:
+    lo, hi = np.nanquantile(boots, [(1 - interval) / 2, (1 + interval) / 2])
+    return stats_mod.Interval(float(estimate), float(lo), float(hi), n, interval, "percentile", len(boots), "image")
+
+
+def bootstrap_alpha(ranks, n_resamples: int = stats_mod.N_RESAMPLES, interval: float = stats_mod.LEVEL,
+                    seed: int = 0, level: str = "ordinal") -> dict:
     """alpha with a percentile bootstrap interval, resampling images (raters) with replacement.
 
-    Each resample goes to `krippendorff.alpha` as value counts per method (alpha depends on nothing else),
-    which is exact and much faster than passing the resampled table. `samples` holds every resample's alpha.
+    Defaults: the kit's `stats.N_RESAMPLES` resamples and `stats.LEVEL` (95%) interval. Each resample is
+    a table of value counts per method (alpha depends on nothing else), computed for all resamples at once
+    (`alpha_from_counts`, equal to `krippendorff.alpha` on the resampled table). `samples` holds every
+    resample's alpha (NaN where undefined, counted in `undefined`), `ci` the `stats.Interval`.
     """
     r = _table(ranks, "ranks")
     r = r[~np.isnan(r).all(1)]
     value = alpha(r, level)
     domain = np.unique(r[~np.isnan(r)])
-    onehot = (r[:, :, None] == domain[None, None, :]).astype(float)  # (N, M, V)
+    onehot = _onehot(r, domain)
     rng = np.random.default_rng(seed)
-    boots = np.empty(n_resamples)
-    for b in range(n_resamples):
-        w = np.bincount(rng.integers(0, len(r), len(r)), minlength=len(r)).astype(float)
-        counts = np.einsum("n,nmv->mv", w, onehot)
-        try:
-            boots[b] = krippendorff.alpha(value_counts=counts, value_domain=domain, level_of_measurement=level)
-        except ValueError:  # a resample with a single rank value in it: alpha undefined
-            boots[b] = np.nan
-    lo, hi = np.nanquantile(boots, [(1 - interval) / 2, (1 + interval) / 2])
-    return dict(alpha=value, lo=float(lo), hi=float(hi), n_resamples=n_resamples, interval=interval,
-                undefined=int(np.isnan(boots).sum()), samples=boots)
+    boots = np.concatenate([alpha_from_counts(np.einsum("bn,nmv->bmv", w, onehot), domain, level)
+                            for w in _resample_weights(len(r), n_resamples, rng)])
+    ci = _percentile_interval(value, boots, len(r), interval)
+    return dict(alpha=value, lo=ci.low, hi=ci.high, n_resamples=n_resamples, interval=interval,
+                undefined=int(np.isnan(boots).sum()), samples=boots, ci=ci)
+
+
+def bootstrap_alpha_difference(ranks_a, ranks_b, n_resamples: int = stats_mod.N_RESAMPLES,
+                               interval: float = stats_mod.LEVEL, seed: int = 0, level: str = "ordinal") -> dict:
+    """alpha(ranks_a) - alpha(ranks_b) for two rankings of the same images (rows), with a percentile interval
+    from resampling the images jointly (the same resampled images enter both alphas).
+
+    An image whose ranking is missing (NaN) in one table still counts as drawn; it rates nothing there.
+    """
+    a, b = _table(ranks_a, "ranks_a"), _table(ranks_b, "ranks_b")
+    if len(a) != len(b):
+        raise ValueError(f"the two rankings need the same images (rows): {len(a)} vs {len(b)}")
+    value = alpha(a, level) - alpha(b, level)
+    parts = []
+    for r in (a, b):
+        domain = np.unique(r[~np.isnan(r)])
+        parts.append((domain, _onehot(r, domain)))
+    rng = np.random.default_rng(seed)
+    boots = []
+    for w in _resample_weights(len(a), n_resamples, rng):
+        x, y = (alpha_from_counts(np.einsum("bn,nmv->bmv", w, oh), dom, level) for dom, oh in parts)
+        boots.append(x - y)
+    boots = np.concatenate(boots)
+    ci = _percentile_interval(value, boots, len(a), interval)
+    return dict(difference=value, lo=ci.low, hi=ci.high, n_resamples=n_resamples, interval=interval,
+                undefined=int(np.isnan(boots).sum()), samples=boots, ci=ci)
+
+
+def mean_pairwise_spearman(rows: np.ndarray) -> float:
+    """Mean pairwise Spearman rho between the columns of a complete (no NaN) table; for bootstraps."""
+    r = stats.rankdata(np.asarray(rows, dtype=float), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.corrcoef(r, rowvar=False)
+    iu = np.triu_indices(c.shape[0], 1)
+    return float(np.nan_to_num(c[iu], nan=0.0).mean())
+
+
+def spearman_rows(rows: np.ndarray) -> float:
+    """Spearman rho between the two columns of a complete (N, 2) table (0 where a column is constant)."""
+    return mean_pairwise_spearman(rows)
 
 
 def spearman(a, b) -> float:

@@ -148,3 +148,25 @@ def test_same_seed_same_eps(tiny):
     a = apem.shuffled_eps_pair(m, x[:2], r[:2], lab[:2], gs[:2], n_shuffles=3, seed=5, max_eps=60)
     b = apem.shuffled_eps_pair(m, x[:2], r[:2], lab[:2], gs[:2], n_shuffles=3, seed=5, max_eps=60)
     assert [t.tolist() for t in a] == [t.tolist() for t in b]
+
+
+def test_apem_bounds_and_censor_aware_signs():
+    import numpy as np
+    b = apem.apem_bounds([5, 10001, 3, 10001], [10001, 50, 20, 10001], 10000)
+    assert b.tolist() == [[9996, np.inf], [-np.inf, -9951], [17, 17], [-np.inf, np.inf]]
+    ref = apem.apem_bounds([1, 1, 1, 1], [10, 10, 10, 10], 10000)
+    assert apem.bound_sign(b, ref).tolist() == [1, -1, 1, 0]
+    assert apem.bound_undecided(b, ref).tolist() == [False, False, False, True]
+    same = apem.apem_bounds([1], [10], 10000)
+    assert apem.bound_sign(same, same).tolist() == [0] and not apem.bound_undecided(same, same).any()
+
+
+def test_dominance_is_cliffs_delta_with_an_interval():
+    import numpy as np
+    a = apem.apem_bounds([1, 1, 1], [10, 20, 30], 10000)
+    b = apem.apem_bounds([1, 1], [5, 25], 10000)
+    ci = apem.dominance(a, b, n_resamples=2000)
+    # pairs: 9>4 +, 9<24 -, 19>4 +, 19<24 -, 29>4 +, 29>24 + -> (4 - 2) / 6
+    assert ci.estimate == pytest.approx(2 / 6) and ci.low <= ci.estimate <= ci.high and ci.n == 5
+    rel, ok = apem.relative_gap([10, 10001], [30, 5], 10000)
+    assert rel[0] == pytest.approx(0.5) and ok.tolist() == [True, False]

@@ -417,3 +417,67 @@ def pairwise(a: torch.Tensor, b: torch.Tensor) -> dict:
     a, b = torch.as_tensor(a), torch.as_tensor(b)
     n = len(a)
     return {"better": float((a > b).sum()) / n, "equal": float((a == b).sum()) / n, "worse": float((a < b).sum()) / n}
+
+
+# ---- comparisons that a search cap cannot distort ---------------------------------------------------------------
+
+def apem_bounds(eps_minus, eps_plus, max_eps: int) -> np.ndarray:
+    """What is known of each image's APEM when searches can stop at the cap: (N, 2) array of [low, high].
+
+    A search that met no flip up to `max_eps` (value max_eps + 1) only says eps >= max_eps + 1. So eps+ censored:
+    APEM >= eps+ - eps- (high = inf); eps- censored and eps+ found: APEM <= eps+ - (max_eps + 1) (low = -inf);
+    both censored: nothing is known (-inf, inf). Otherwise low = high = eps+ - eps-."""
+    em = np.asarray(torch.as_tensor(eps_minus), dtype=float).ravel()
+    ep = np.asarray(torch.as_tensor(eps_plus), dtype=float).ravel()
+    if em.shape != ep.shape:
+        raise ValueError(f"eps- and eps+ need the same length, got {em.shape} and {ep.shape}")
+    cm, cp = em > max_eps, ep > max_eps
+    gap = ep - em
+    low = np.where(cm, -np.inf, gap)
+    high = np.where(cp, np.inf, gap)
+    return np.stack([low, high], 1)
+
+
+def bound_sign(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per unit, the sign of a - b for values known as [low, high] bounds (`apem_bounds`): +1 where a is surely
+    larger, -1 where surely smaller, 0 where both are the same known value or the bounds overlap (undecided)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape[-1] != 2 or b.shape[-1] != 2:
+        raise ValueError(f"need (..., 2) bounds, got {a.shape} and {b.shape}")
+    return np.where(a[..., 0] > b[..., 1], 1.0, np.where(a[..., 1] < b[..., 0], -1.0, 0.0))
+
+
+def bound_undecided(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Units where `bound_sign` is 0 only because a cap hides the order (not because the values are equal)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    exact = (a[..., 0] == a[..., 1]) & (b[..., 0] == b[..., 1])
+    return (bound_sign(a, b) == 0) & ~exact
+
+
+def dominance(a, b, *, n_resamples: int = 10_000, level: float = 0.95, seed: int = 0):
+    """Two independent groups (e.g. correctly and wrongly classified images): the mean over all pairs (i, j) of
+    bound_sign(a_i, b_j), in [-1, 1] (Cliff's delta; > 0 when a tends to be larger), with a percentile interval
+    from resampling each group on its own. a, b: (n, 2) bounds (`apem_bounds`). Returns a `stats.Interval`."""
+    from . import stats
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != 2 or b.shape[1] != 2 or not len(a) or not len(b):
+        raise ValueError(f"need (n, 2) bounds for both groups, got {a.shape} and {b.shape}")
+    s = bound_sign(a[:, None, :], b[None, :, :])  # (na, nb)
+    est = float(s.mean())
+    rng = np.random.default_rng(seed)
+    boot = np.empty(n_resamples)
+    for k in range(n_resamples):
+        boot[k] = s[np.ix_(rng.integers(0, len(a), len(a)), rng.integers(0, len(b), len(b)))].mean()
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
+    return stats.Interval(est, float(lo), float(hi), len(a) + len(b), level, "percentile, two groups",
+                          n_resamples, "image")
+
+
+def relative_gap(eps_minus, eps_plus, max_eps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(eps+ - eps-) / (eps+ + eps-) per image, in (-1, 1) whatever the model's eps scale, and the mask of images
+    where it is known (neither search censored)."""
+    em = np.asarray(torch.as_tensor(eps_minus), dtype=float).ravel()
+    ep = np.asarray(torch.as_tensor(eps_plus), dtype=float).ravel()
+    ok = (em <= max_eps) & (ep <= max_eps)
+    return (ep - em) / (ep + em), ok

@@ -43,8 +43,20 @@ def test_verdict_states_the_width_that_would_decide():
     assert v.decide_width == pytest.approx(0.2) and "0.2" in v.reason
 
 
+def test_few_units_decide_nothing():
+    # 3 wins out of 3: every bootstrap resample is a win, the interval collapses to [1, 1].
+    three = stats.bootstrap([1.0, 1.0, 1.0])
+    v = verdict(three, "greater")
+    assert v.verdict == "inconclusive" and "fewer than" in v.reason
+    nested = stats.bootstrap(np.arange(40.0) + 1, clusters=np.repeat(np.arange(4), 10))
+    assert verdict(nested, "greater").verdict == "inconclusive"          # 40 pairs, but 4 images
+    assert verdict(stats.t_interval([0.10, 0.12, 0.11]), "greater").verdict == "held"   # seeds: t is exact
+
+
 def test_not_comparable_overrides_everything():
     assert verdict(ci(0.80, 0.90), "equal", 0.85, 0.05, comparable=False).verdict == "not comparable"
+    v = verdict(ci(0.80, 0.90), "equal", 0.85, 0.05, comparable=False, why="LRP not meaningful here")
+    assert v.reason.startswith("LRP not meaningful here")
 
 
 def test_verdict_rejects_bad_claims():

@@ -146,7 +146,7 @@ class Results:
     def compare(self, name: str, ours, *, claim: str, kind: str, paper=None, paper_where: str | None = None,
                 reference: float | None = None, tol: float | None = None, comparable: bool = True,
                 clusters=None, unit: str = "image", unit_ids=None, stat="mean", note: str | None = None,
-                **meta) -> stats.Verdict:
+                why: str | None = None, **meta) -> stats.Verdict:
         """Record a comparison with a paper: our interval, the paper's value and the verdict of `stats.verdict`.
 
         `ours`: per-unit values (an interval is bootstrapped over them, seeded by the notebook's seed; they
@@ -175,12 +175,14 @@ class Results:
                 reference = float(paper)
             else:
                 reference = 0.0
-        v = stats.verdict(ci, kind, reference, tol, comparable)
+        v = stats.verdict(ci, kind, reference, tol, comparable, why)
         entry = dict(self.context, **meta, value=ci.estimate, ci=[ci.low, ci.high], n=ci.n, interval=ci.as_dict(),
                      claim=claim, kind=kind, reference=reference, paper=paper, paper_where=paper_where,
                      **v.as_dict())
         if tol is not None:
             entry["tol"] = tol
+        if why:
+            entry["why"] = why
         if note:
             entry["note"] = note
         if paper is None:

@@ -23,6 +23,9 @@ from scipy import stats as _st
 LEVEL = 0.95
 N_RESAMPLES = 10_000
 VERDICTS = ("held", "not held", "inconclusive", "not comparable")
+# Below this many resampled units (images, or clusters) a bootstrap interval is not a 95% interval: with 3 wins
+# out of 3 every resample is a win and the interval collapses to a point. Such claims stay inconclusive.
+MIN_UNITS = 10
 KINDS = ("equal", "greater", "less")
 _CHUNK = 4_000_000  # resampled values held at once
 
@@ -329,7 +332,7 @@ def censored_summary(values, cap: float | None = None, censored=None, *, n_resam
 # ------------------------------------------------------------------------------------------ the verdict rule
 
 def verdict(ci: Interval, kind: str, reference: float = 0.0, tol: float | None = None,
-            comparable: bool = True) -> Verdict:
+            comparable: bool = True, why: str | None = None) -> Verdict:
     """The kit's one verdict rule, from a 95% interval and what the paper claims.
 
     kind "equal": the paper's value `reference`, to within `tol` (required). Not held when the interval
@@ -339,7 +342,11 @@ def verdict(ci: Interval, kind: str, reference: float = 0.0, tol: float | None =
       the whole interval is on the claimed side; not held when the whole interval is on the other side,
       or (with `tol`) lies within `reference` +- tol, i.e. no effect of a size that matters; otherwise
       inconclusive, and an interval narrower than 2 * |estimate - reference| would decide.
-    comparable=False: an absolute value on another model or data set; "not comparable", whatever it is.
+    comparable=False: an absolute value on another model or data set; "not comparable", whatever it is
+      (`why` says why, if not for that).
+    Few units: a bootstrap interval over fewer than MIN_UNITS units (or clusters) decides nothing; such a
+    claim is inconclusive whatever its interval (t intervals over seeds are exempt: they are exact under
+    normality).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -348,8 +355,12 @@ def verdict(ci: Interval, kind: str, reference: float = 0.0, tol: float | None =
     lo, hi, est = ci.low, ci.high, ci.estimate
     span = f"{ci.level:.0%} CI [{lo:.3g}, {hi:.3g}], n={ci.n}"
     if not comparable:
-        return Verdict("not comparable",
-                       f"absolute value on another model or data than the paper's; ours {est:.3g} ({span})")
+        return Verdict("not comparable", f"{why or 'absolute value on another model or data than the papers'}; "
+                                         f"ours {est:.3g} ({span})")
+    units = ci.n_clusters if ci.n_clusters is not None else ci.n
+    if ci.method in ("bca", "percentile") and units < MIN_UNITS:
+        return Verdict("inconclusive", f"only {units} {ci.unit}s: a bootstrap interval over fewer than {MIN_UNITS} "
+                                       f"decides nothing ({span})")
     if kind == "equal":
         if tol is None:
             raise ValueError("an 'equal' claim needs tol: how far from the paper's value still counts as equal")

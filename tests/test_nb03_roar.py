@@ -1,9 +1,17 @@
-"""Notebook 03 (ROAR / KAR) in profile smoke: the values it saved, and the same seed giving the same file."""
+"""Notebook 03 (ROAR / KAR) in profile smoke: the values it saved, the graded claims and the same seed giving the
+same file."""
 
+import math
+
+import numpy as np
 import pytest
+from scipy import stats as st
 
 
 NB = "03_roar_remove_and_retrain"
+ESTS = {"gradient", "integrated_gradients", "guided_backprop", "smoothgrad_sq", "vargrad", "random", "sobel"}
+FRACS = {0.1, 0.5, 0.9}
+SEEDS = {0, 1}          # smoke: 2 training seeds, the fewest a t interval takes
 
 
 @pytest.fixture(scope="module")
@@ -26,42 +34,97 @@ def test_sanity_checks_saved_by_the_notebook(doc):
     assert v(doc, "fashion_mnist/retrain_same_seed_weights_equal") is True
 
 
+def test_the_draw_is_saved_and_stratified(doc):
+    for split, n in (("train", 300), ("test", 150)):
+        e = doc["values"][f"fashion_mnist/draw_{split}"]
+        names = e["value"]
+        assert len(names) == len(set(names)) == n == e["n"]
+        assert all(s.startswith(f"{split}[") for s in names)
+        assert "seed 0" in e["source"] or "seed=0" in e["source"]
+    # not the first 150 test images
+    idx = sorted(int(s[5:-1]) for s in v(doc, "fashion_mnist/draw_test"))
+    assert idx != list(range(150))
+
+
 def test_the_grid_is_complete(doc):
     rows = v(doc, "fashion_mnist/retrained")
-    ests = {"gradient", "integrated_gradients", "guided_backprop", "smoothgrad_sq", "vargrad", "random", "sobel"}
-    fracs = {0.1, 0.5, 0.9}
     grid = {(r["estimator"], r["mode"], r["fraction"], r["seed"]) for r in rows}
-    assert grid == {(e, m, f, 0) for e in ests for m in ("roar", "kar") for f in fracs} | {("none", "roar", 0.0, 0)}
+    assert grid == ({(e, m, f, s) for e in ESTS for m in ("roar", "kar") for f in FRACS for s in SEEDS}
+                    | {("none", "roar", 0.0, s) for s in SEEDS})
+    assert len(rows) == len(grid)
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
     # accuracies are counts over the 150 test images
     assert all(abs(r["accuracy"] * 150 - round(r["accuracy"] * 150)) < 1e-3 for r in rows)
     nr = v(doc, "fashion_mnist/not_retrained")
-    assert {(r["estimator"], r["mode"], r["fraction"]) for r in nr} == {(e, m, f) for e in ests
-                                                                      for m in ("roar", "kar") for f in fracs}
+    # each seed's base model: every estimator has one row per seed, mode and fraction
+    assert {(r["estimator"], r["mode"], r["fraction"], r["seed"]) for r in nr} == {
+        (e, m, f, s) for e in ESTS for m in ("roar", "kar") for f in FRACS for s in SEEDS}
 
 
-def test_unmodified_retraining_equals_the_base_model(doc):
-    # estimator 'none' with the notebook's seed is the base model's training: same data, settings and seed
-    none = [r for r in v(doc, "fashion_mnist/retrained") if r["estimator"] == "none" and r["seed"] == 0]
-    assert none[0]["accuracy"] == v(doc, "fashion_mnist/base_accuracy")
+def test_unmodified_retraining_equals_the_base_models(doc):
+    # estimator 'none' with seed s is seed s's base model: same data, settings and seed
+    assert v(doc, "fashion_mnist/none_rows_equal_base_models") is True
+    none = {r["seed"]: r["accuracy"] for r in v(doc, "fashion_mnist/retrained") if r["estimator"] == "none"}
+    per_seed = v(doc, "fashion_mnist/base_accuracy_per_seed")
+    assert {int(k): x for k, x in per_seed.items()} == none
+    assert none[0] == v(doc, "fashion_mnist/base_accuracy")
     assert v(doc, "fashion_mnist/base_accuracy") > 0.3      # learnt something (chance: 0.1)
 
 
-def test_costs_and_claims_recorded(doc):
+def test_costs_recorded(doc):
     cost = v(doc, "fashion_mnist/attribution_images_forwarded")
     n = 300 + 150
     assert cost["gradient"] == n and cost["guided_backprop"] == n
     assert cost["integrated_gradients"] == 4 * n                   # smoke: 4 IG steps
     assert cost["smoothgrad_sq"] == cost["vargrad"] == 4 * n        # smoke: 4 noisy samples
     assert cost["random"] == cost["sobel"] == 0
-    assert v(doc, "fashion_mnist/retraining_cost")["trainings"] == 43
-    for est in ("gradient", "integrated_gradients", "guided_backprop", "smoothgrad_sq", "vargrad"):
-        e = doc["values"][f"fashion_mnist/roar_vs_random/{est}"]
-        assert e["paper"] in ("better than random", "no better than random") and "paper_where" in e
-        assert e["value"]["n_fractions"] == 3
+    assert v(doc, "fashion_mnist/retraining_cost")["trainings"] == 2 * (1 + 7 * 3 * 2)
+
+
+def _acc(doc, key, est, mode):
+    return {(r["seed"], r["fraction"]): r["accuracy"] for r in v(doc, key)
+            if r["estimator"] == est and r["mode"] == mode}
+
+
+def test_every_comparison_carries_its_interval_and_verdict(doc):
+    comps = {k: e for k, e in doc["values"].items() if "paper" in e}
+    assert len(comps) == 5 + 1 + 1 + 5
+    for k, e in comps.items():
+        for field in ("verdict", "ci", "n", "reason", "kind", "claim", "paper_where", "units", "unit_ids"):
+            assert field in e, (k, field)
+        assert e["verdict"] in ("held", "not held", "inconclusive", "not comparable")
+        assert e["n"] == len(e["units"]) == len(e["unit_ids"]) == 2
+        assert e["interval"]["method"] == "t" and e["interval"]["unit"] == "seed"
+        assert e["ci"][0] <= e["value"] <= e["ci"][1]
+        assert e["tol"] in (0.02, 0.01) and e["reference"] == 0
+
+
+def test_graded_values_are_paired_seed_differences_with_a_t_interval(doc):
+    rand = _acc(doc, "fashion_mnist/retrained", "random", "roar")
+    for est, kind in (("gradient", "greater"), ("integrated_gradients", "greater"), ("guided_backprop", "greater"),
+                      ("smoothgrad_sq", "less"), ("vargrad", "less")):
+        e = doc["values"][f"fashion_mnist/roar_minus_random/{est}"]
+        assert e["kind"] == kind
+        a = _acc(doc, "fashion_mnist/retrained", est, "roar")
+        want = [np.mean([a[(s, f)] - rand[(s, f)] for f in sorted(FRACS)]) for s in sorted(SEEDS)]
+        assert np.allclose(e["units"], want, atol=1e-5)
+        m, sd = np.mean(want), np.std(want, ddof=1)
+        h = st.t.ppf(0.975, len(want) - 1) * sd / math.sqrt(len(want))
+        assert np.allclose(e["ci"], [m - h, m + h], atol=1e-5)
+    # the distribution-shift claim pairs each seed's base model with that seed's retrained random runs
+    e = doc["values"]["fashion_mnist/random_not_retrained_minus_retrained"]
+    nr, rt = _acc(doc, "fashion_mnist/not_retrained", "random", "roar"), rand
+    want = [np.mean([nr[(s, f)] for f in FRACS]) - np.mean([rt[(s, f)] for f in FRACS]) for s in sorted(SEEDS)]
+    assert np.allclose(e["units"], want, atol=1e-5) and e["kind"] == "less"
+
+
+def test_no_verdict_from_majority_votes(doc):
+    assert not any("roar_vs_random" in k for k in doc["values"])
+    assert "verdicts" not in doc["values"]
 
 
 def test_figures_written(doc, smoke_path):
     d = smoke_path(NB) / "figures" / NB / "smoke"
     assert (d / "fig1_rankings_fashion_mnist.png").stat().st_size > 10_000
     assert (d / "fig2_roar_kar_curves.png").stat().st_size > 10_000
+    assert (d / "fig3_differences_to_random_fashion_mnist.png").stat().st_size > 10_000

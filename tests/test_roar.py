@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from xaikit import roar
+from xaikit import roar, training
 from xaikit.models import small_cnn
 
 
@@ -138,8 +138,45 @@ def test_benchmark_grid_and_summary():
     assert {(q["estimator"], q["mode"]) for q in rows} >= {("none", "roar"), ("sobel", "kar"), ("random", "roar")}
     s = roar.summarize(rows)
     assert set(s["n"]) == {2}
-    cmp = roar.compare_to_random(s, "roar")
-    assert set(cmp) == {"sobel"} and cmp["sobel"]["n_fractions"] == 1
+    d = roar.seed_differences(rows, "sobel", "roar")
+    assert d["seeds"] == [0, 1] and d["fractions"] == [0.5]
+    acc = {(q["estimator"], q["seed"]): q["accuracy"] for q in rows if q["mode"] == "roar"}
+    assert d["values"] == [acc[("sobel", s)] - acc[("random", s)] for s in (0, 1)]
+    # a missing baseline cell raises
+    with pytest.raises(ValueError, match="same"):
+        roar.seed_differences([q for q in rows if not (q["estimator"] == "random" and q["seed"] == 1)], "sobel")
+
+
+def test_seed_differences_pair_seed_and_fraction():
+    rows = [dict(estimator=e, mode="roar", fraction=f, seed=s, accuracy=acc)
+            for e, base in (("random", 0.5), ("g", 0.6)) for s in (0, 1, 2) for f in (0.1, 0.9)
+            for acc in [base + 0.01 * s + (0.1 if (e == "g" and f == 0.9) else 0.0)]]
+    d = roar.seed_differences(rows, "g", "roar")
+    assert d["seeds"] == [0, 1, 2] and d["fractions"] == [0.1, 0.9]
+    assert all(abs(v - 0.15) < 1e-12 for v in d["values"])          # mean of 0.1 and 0.2 at every seed
+    assert [round(x, 12) for x in d["by_fraction"][0]] == [0.1, 0.2]
+    with pytest.raises(ValueError, match="two rows"):
+        roar.seed_differences(rows + rows[:1], "g", "roar")
+    assert roar.seed_means(rows, "random", "roar") == {0: 0.5, 1: 0.51, 2: 0.52}
+
+
+def test_without_retraining_uses_each_seeds_model():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(12, 1, 28, 28, generator=g)
+    y = torch.randint(0, 2, (12,), generator=g)
+    mean = roar.dataset_mean(x)
+    ms = {s: small_cnn(("a", "b"), width=2) for s in (0, 1)}
+    r = {"sobel": roar.ranks(roar.pixel_scores(x)),
+         "random": {s: roar.ranks(torch.rand(12, 28, 28), seed=s) for s in (0, 1)}}
+    rows = roar.without_retraining(ms, x, y, r, mean, fractions=(0.5,), modes=("roar",), seeds=(0, 1))
+    assert {(q["estimator"], q["seed"]) for q in rows} == {(e, s) for e in r for s in (0, 1)}
+    for q in rows:
+        rr = r[q["estimator"]][q["seed"]] if q["estimator"] == "random" else r[q["estimator"]]
+        assert q["accuracy"] == training.accuracy(ms[q["seed"]], roar.modify(x, rr, 0.5, "roar", mean), y)
+    one = roar.without_retraining(ms[0], x, y, r, mean, fractions=(0.5,), modes=("roar",), seeds=(0, 1))
+    assert {q["seed"] for q in one if q["estimator"] == "sobel"} == {None}
+    with pytest.raises(ValueError, match="no model"):
+        roar.without_retraining(ms, x, y, r, mean, seeds=(0, 2))
 
 
 def test_bad_input_raises():

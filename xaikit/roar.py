@@ -210,16 +210,23 @@ def benchmark(make_model, train: tuple, test: tuple, ranks_train: dict, ranks_te
     return rows
 
 
-def without_retraining(model: nn.Module, x_test, y_test, ranks_test: dict, mean: torch.Tensor,
+def without_retraining(model, x_test, y_test, ranks_test: dict, mean: torch.Tensor,
                        fractions=FRACTIONS, modes=MODES, seeds=(0,)) -> list[dict]:
-    """The variant the thesis argues against: the original model on modified test images (no retraining)."""
+    """The variant the thesis argues against: a model trained on unmodified images, evaluated on modified test
+    images (no retraining). `model`: one model, or a dict seed -> model (the base model trained under each seed,
+    so that every seed's row pairs with the retrained row of the same seed). Estimators redrawn per seed
+    (dict ranks) use that seed's ranking. Rows carry the seed, or None for one model and a fixed ranking."""
+    per_seed = isinstance(model, dict)
+    if per_seed and set(seeds) - set(model):
+        raise ValueError(f"no model for seeds {sorted(set(seeds) - set(model))}")
     rows = []
     for est, r in ranks_test.items():
-        for seed in (seeds if isinstance(r, dict) else (None,)):
+        for seed in (seeds if (per_seed or isinstance(r, dict)) else (None,)):
             rr = r[seed] if isinstance(r, dict) else r
+            m = model[seed] if per_seed else model
             for mode in modes:
                 for frac in fractions:
-                    acc = training.accuracy(model, modify(x_test, rr, frac, mode, mean), y_test)
+                    acc = training.accuracy(m, modify(x_test, rr, frac, mode, mean), y_test)
                     rows.append(dict(estimator=est, mode=mode, fraction=frac, seed=seed, accuracy=acc))
     return rows
 
@@ -232,25 +239,43 @@ def summarize(rows: list[dict]):
     return pd.DataFrame({"mean": g.mean(), "std": g.std().fillna(0.0), "n": g.count()}).reset_index()
 
 
-def compare_to_random(summary, mode: str = "roar") -> dict:
-    """Per estimator: mean accuracy over fractions minus random's, and at how many fractions it is below random.
+def seed_differences(rows: list[dict], estimator: str, mode: str = "roar", baseline: str = "random",
+                     fractions=None) -> dict:
+    """Paired differences to a baseline, one per training seed: accuracy(estimator) - accuracy(baseline) at the
+    same seed and fraction, then the mean over fractions.
 
-    Under ROAR a lower accuracy means the estimator removed more of what the model needs (better); under KAR
-    a higher accuracy means it kept more of it (better)."""
-    s = summary[summary["mode"] == mode]
-    rand = s[s["estimator"] == "random"].set_index("fraction")["mean"]
-    if rand.empty:
-        raise ValueError("no random baseline in the summary")
-    out = {}
-    for est, g in s.groupby("estimator"):
-        if est in ("random", "none"):
-            continue
-        m = g.set_index("fraction")["mean"].reindex(rand.index)
-        diff = m - rand
-        better = (diff < 0) if mode == "roar" else (diff > 0)
-        out[est] = dict(mean_diff=float(diff.mean()), n_better=int(better.sum()), n_fractions=int(len(diff)),
-                        better_than_random=bool(better.sum() > len(diff) / 2))
-    return out
+    Under ROAR a negative difference means the estimator removed more of what the model needs than the baseline
+    (better); under KAR a positive one means it kept more of it (better). Returns seeds, the per-seed means
+    (`values`, the units an interval over seeds is computed from) and the (seeds, fractions) matrix `by_fraction`.
+    Raises when a (seed, fraction) cell is missing or duplicated on either side."""
+    def cells(est):
+        out = {}
+        for r in rows:
+            if r["estimator"] == est and r["mode"] == mode and (fractions is None or r["fraction"] in fractions):
+                key = (r["seed"], r["fraction"])
+                if key in out:
+                    raise ValueError(f"{est} {mode}: two rows for seed {key[0]}, fraction {key[1]}")
+                out[key] = r["accuracy"]
+        return out
+    a, b = cells(estimator), cells(baseline)
+    if not a or set(a) != set(b):
+        raise ValueError(f"{estimator} and {baseline} ({mode}) must cover the same (seed, fraction) cells; "
+                         f"got {sorted(a)} and {sorted(b)}")
+    seeds = sorted({k[0] for k in a})
+    fr = sorted({k[1] for k in a})
+    if len(a) != len(seeds) * len(fr):
+        raise ValueError(f"{estimator} ({mode}): incomplete seed x fraction grid")
+    m = [[a[(s, f)] - b[(s, f)] for f in fr] for s in seeds]
+    return dict(seeds=seeds, fractions=fr, by_fraction=m, values=[sum(x) / len(x) for x in m])
+
+
+def seed_means(rows: list[dict], estimator: str, mode: str) -> dict:
+    """Per seed: mean accuracy over fractions of one estimator and mode (seed -> value)."""
+    acc = {}
+    for r in rows:
+        if r["estimator"] == estimator and r["mode"] == mode:
+            acc.setdefault(r["seed"], []).append(r["accuracy"])
+    return {s: sum(v) / len(v) for s, v in sorted(acc.items())}
 
 
 def load(name: str, n_train: int | None, n_test: int | None, seed: int = 0, root=None, **model_kw):

@@ -156,6 +156,11 @@ def test_run_uses_the_same_pairs_for_every_method_and_is_seeded(tiny):
         assert s.shape == (2, 9) and np.all(s <= 1 + 1e-9) and np.all(s >= -1 - 1e-9), m
         # data_range = the method's largest |attribution| over the whole experiment
         assert out["data_range"][m] == max(float(out["maps"][i][m].abs().max()) for i in (0, 1)), m
+        # with each image's own range: identical for the image that holds the experiment's maximum
+        own = out["ssim_image_range"][m]
+        assert own.shape == (2, 9) and np.all(np.abs(own) <= 1 + 1e-9), m
+        top = int(np.argmax([float(out["maps"][i][m].abs().max()) for i in (0, 1)]))
+        assert np.allclose(own[top], s[top]), m
     # the filter does not depend on the attribution settings
     other = R.run(tiny, imgs, {"Saliency": ("saliency", {})}, size=32, seed=3, show_progress=False)
     assert torch.equal(other["kept"], out["kept"])

@@ -260,7 +260,8 @@ def run(model, originals, settings: dict, augmentations=AUGMENTATIONS, size: int
 
     Returns dict(probs (N, A) of the class predicted on each original, pred (N,), kept (N, A-1) bool,
     ssim {label: (N, A-1)}, ssim_masked {label: (N, A-1)} (rotations: only pixels inside the rotated frame),
-    data_range {label: float}, maps {i: {label: (A, C, H, W)}} for i in keep_maps_for, inputs {i: (A, C, H, W)})."""
+    ssim_image_range {label: (N, A-1)} (data_range = max |attribution| over each image's own variants),
+    image_range {label: (N,)} (those per-image maxima), data_range {label: float}, maps {i: {label: (A, C, H, W)}} for i in keep_maps_for, inputs {i: (A, C, H, W)})."""
     from .runtime import progress
     if tuple(augmentations)[0] != "none":
         raise ValueError("augmentations must start with 'none'")
@@ -283,8 +284,13 @@ def run(model, originals, settings: dict, augmentations=AUGMENTATIONS, size: int
     ssim = {m: np.stack([pair_ssims(maps[m], augmentations, data_range[m]) for maps in all_maps]) for m in labels}
     masked = {m: np.stack([pair_ssims(maps[m], augmentations, data_range[m], masked=True) for maps in all_maps])
               for m in labels}
+    # the same SSIM with data_range = max |attribution| over the image's own variants (not the experiment's):
+    # shows how much the scores depend on which images an experiment pools
+    own = {m: np.stack([pair_ssims(maps[m], augmentations, max(float(maps[m].abs().max()), 1e-30))
+                        for maps in all_maps]) for m in labels}
     return dict(probs=probs, pred=torch.tensor(preds), kept=kept, ssim=ssim, ssim_masked=masked,
-                data_range=data_range, maps={i: all_maps[i] for i in keep_maps_for if i < len(all_maps)}, inputs=inputs,
+                ssim_image_range=own, data_range=data_range,
+                image_range={m: np.array([float(maps[m].abs().max()) for maps in all_maps]) for m in labels}, maps={i: all_maps[i] for i in keep_maps_for if i < len(all_maps)}, inputs=inputs,
                 augmentations=tuple(augmentations))
 
 

@@ -40,7 +40,8 @@ def test_verdicts_follow_from_the_saved_intervals(doc):
     for name, e in results.comparisons(doc).items():
         lo, hi = e["ci"]
         ci = Interval(e["value"], lo, hi, e["n"], e["interval"].get("level", stats.LEVEL),
-                      e["interval"].get("method", "bca"), n_clusters=e["interval"].get("n_clusters"))
+                      e["interval"].get("method", "bca"), n_clusters=e["interval"].get("n_clusters"),
+                      p_value=e["interval"].get("p_value"))
         v = stats.verdict(ci, e["kind"], e["reference"], e.get("tol"), e["verdict"] != "not comparable")
         assert v.verdict == e["verdict"], f"{doc['notebook']}:{name}"
 

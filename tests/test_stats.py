@@ -53,6 +53,18 @@ def test_few_units_decide_nothing():
     assert verdict(stats.t_interval([0.10, 0.12, 0.11]), "greater").verdict == "held"   # seeds: t is exact
 
 
+def test_an_order_among_few_methods_needs_its_permutation_p():
+    paper = np.array([0.95, 0.89, 0.83, 0.82, 0.68])
+    rng = np.random.default_rng(0)
+    swapped = np.array([0.95, 0.83, 0.89, 0.68, 0.82]) + rng.normal(0, 0.005, size=(40, 5))   # rho = 0.8
+    c, t = stats.rank_agreement(swapped, paper)
+    assert c.low > 0 and t.p_value == pytest.approx(8 / 120) and c.p_value == t.p_value
+    v = verdict(c, "greater")
+    assert v.verdict == "inconclusive" and "permutation" in v.reason
+    same = paper + rng.normal(0, 0.005, size=(40, 5))
+    assert verdict(stats.rank_agreement(same, paper)[0], "greater").verdict == "held"
+
+
 def test_not_comparable_overrides_everything():
     assert verdict(ci(0.80, 0.90), "equal", 0.85, 0.05, comparable=False).verdict == "not comparable"
     v = verdict(ci(0.80, 0.90), "equal", 0.85, 0.05, comparable=False, why="LRP not meaningful here")

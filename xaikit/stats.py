@@ -42,6 +42,7 @@ class Interval:
     n_resamples: int = N_RESAMPLES
     unit: str = "image"
     n_clusters: int | None = None
+    p_value: float | None = None   # exact permutation p of an order's agreement (rank_agreement), if any
 
     @property
     def width(self) -> float:
@@ -288,7 +289,7 @@ def rank_agreement(per_unit, reference, method: str = "spearman", *, clusters=No
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boot, [alpha, 1 - alpha])
     ci = Interval(test.statistic, float(lo), float(hi), len(a), level, "percentile", n_resamples, unit,
-                  len(groups) if clusters is not None else None)
+                  len(groups) if clusters is not None else None, test.p_value)
     return ci, test
 
 
@@ -347,6 +348,9 @@ def verdict(ci: Interval, kind: str, reference: float = 0.0, tol: float | None =
     Few units: a bootstrap interval over fewer than MIN_UNITS units (or clusters) decides nothing; such a
     claim is inconclusive whatever its interval (t intervals over seeds are exempt: they are exact under
     normality).
+    Orders: an interval that carries a permutation p-value (rank agreement over k methods) is held only when
+    that p-value is below 1 - level too: with 5 methods a Spearman of 0.8 has p = 0.067, and even perfect
+    agreement cannot beat 1/120.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -373,7 +377,12 @@ def verdict(ci: Interval, kind: str, reference: float = 0.0, tol: float | None =
     sign = 1 if kind == "greater" else -1
     word = ">" if kind == "greater" else "<"
     if sign * (lo - reference) > 0 and sign * (hi - reference) > 0:
-        return Verdict("held", f"whole interval {word} {reference:.3g}: {span}")
+        if ci.p_value is not None and ci.p_value >= 1 - ci.level:
+            return Verdict("inconclusive", f"whole interval {word} {reference:.3g} ({span}), but the exact "
+                                           f"permutation p = {ci.p_value:.3g} >= {1 - ci.level:.2g}: an order "
+                                           "this close arises by chance among so few items")
+        return Verdict("held", f"whole interval {word} {reference:.3g}: {span}"
+                       + (f", exact p = {ci.p_value:.3g}" if ci.p_value is not None else ""))
     if sign * (lo - reference) < 0 and sign * (hi - reference) < 0:
         return Verdict("not held", f"whole interval on the other side of {reference:.3g}: {span}")
     if tol is not None and reference - tol <= lo and hi <= reference + tol:

@@ -5,7 +5,7 @@ regions are added greedily, each time the one whose not-yet-covered part has the
 (the base attribution is Integrated Gradients with black and white baselines, collapsed over channels by max).
 The heat map gives every added region its gain; the trajectory is the growing union of regions.
 
-Settings follow PAIR's public implementation (PyPI `saliency` 0.2.1, see ../shared/papers/ORIGINAL_CODE_FACTS.md):
+Settings follow PAIR's public implementation (PyPI `saliency` 0.2.1, https://github.com/PAIR-code/saliency):
 segmentation on the image rescaled to [-1, 1] at 224 x 224, sigma 0.8, min_size 150; masks dilated by disk(5);
 regions that add fewer than `min_pixel_diff` = 50 new pixels are dropped. The paper's "ignore segments smaller
 than 20 pixels" is `min_area` (a no-op next to min_size 150, kept for other settings).

@@ -2,6 +2,7 @@
 
 import pytest
 
+from xaikit import stats
 
 NB = "02_sanity_checks_for_saliency_metrics"
 METHODS = ["sensitivity", "gradient⊙input", "deep Taylor", "DeepSHAP", "edge detection"]
@@ -12,6 +13,10 @@ def values(run_smoke):
     return run_smoke(NB)["values"]
 
 
+def _compared(values):
+    return {k: e for k, e in values.items() if "verdict" in e}
+
+
 def test_every_value_has_a_source(values):
     assert values, "no values saved"
     for name, e in values.items():
@@ -19,10 +24,39 @@ def test_every_value_has_a_source(values):
     assert "CIFAR-10" in values["n_images"]["source"]
 
 
+def test_every_paper_value_carries_interval_and_verdict(values):
+    comp = _compared(values)
+    assert len(comp) >= 60
+    for k, e in values.items():
+        if "paper" in e:
+            for key in ("verdict", "ci", "n", "reason", "claim", "kind", "interval"):
+                assert key in e, (k, key)
+            assert e["verdict"] in stats.VERDICTS, k
+            lo, hi = e["ci"]
+            assert lo <= hi and e["n"] >= 1, k
+            assert e["interval"]["level"] == 0.95, k
+            assert e["interval"]["method"] in ("bca", "percentile"), k
+            # the kit's resample count for the notebook's own bootstraps; the smoke profile's are 1,000
+            assert e["interval"]["n_resamples"] >= 1000, k
+    # absolute values on our model and data are never graded held / not held
+    for k in ("test_accuracy", "fraction_confidence_ge_0.99", "fraction_confidence_le_0.8"):
+        assert comp[k]["verdict"] == "not comparable", k
+
+
+def test_draw_is_saved_and_spread_over_classes(values):
+    draw = values["draw"]["value"]
+    n = values["n_images"]["value"]
+    assert len(draw) == n == len(set(draw))
+    classes = {name.split("/")[1] for name in draw}
+    assert len(classes) == min(n, 10)  # a stratified draw: distinct classes while n <= 10
+    assert all(name.startswith("test/") for name in draw)
+    assert len(values["draw_background"]["value"]) == values["n_images"]["params"]["n_background"]
+
+
 def test_model_and_accuracy_recorded(values):
     acc = values["test_accuracy"]
     # the committed 12-epoch model reaches 0.76 on all 10,000 images; smoke measures it on 500 of them
-    assert acc["paper"] == 0.86 and 0.65 < acc["value"] <= 1.0
+    assert acc["paper"] == 0.86 and 0.65 < acc["value"] <= 1.0 and acc["n"] == 500
     assert values["best_val_accuracy"]["value"] > 0.7 and values["best_val_accuracy"]["epochs_run"] >= 2
     assert acc["params"]["n_train"] == 45_000 and acc["params"]["n_val"] == 5_000
 
@@ -36,31 +70,66 @@ def test_forward_passes_are_counted_exactly(values):
 
 def test_random_baseline_interval_and_zero_steps(values):
     for pert in ("mean", "random"):
-        for stats in values[f"random_baseline.{pert}"]["value"].values():
-            assert stats["lo"] <= stats["mean"] <= stats["hi"]
+        for s in values[f"random_baseline.{pert}"]["value"].values():
+            assert s["lo"] <= s["mean"] <= s["hi"]
         for order in ("morf", "lerf"):
             curves = values[f"aopc_minus_random_curve.{pert}.{order}"]["value"]
             assert set(curves) == set(METHODS)
             assert all(c[0] == 0 for c in curves.values())  # zero pixels perturbed: no change
 
 
-def test_table1_alpha_and_paper_values(values):
+def test_table1_alpha_graded_against_0_65(values):
     cells = {k: e for k, e in values.items() if k.startswith("table1.alpha.")}
-    assert len(cells) % 4 == 0 and len(cells) >= 8  # F and at least one AOPC row, four columns each
+    assert len(cells) % 4 == 0 and len(cells) >= 12  # F, MoRF and LeRF rows, four columns each
     for k, e in cells.items():
-        v = e["value"]
-        assert v["alpha"] <= 1 and v["lo"] <= v["hi"] and len(e["paper"]) == 3, k
-    assert values["table1.alpha.F.mean.with_edge"]["paper"] == [0.18, 0.17, 0.20]
+        assert e["kind"] == "less" and e["reference"] == 0.65, k
+        assert e["value"] <= 1 and e["ci"][0] <= e["value"] <= e["ci"][1], k
+        assert e["interval"]["method"] == "percentile" and e["n"] >= 2, k
+        assert e["n_methods"] == (5 if "with_edge" in k else 4), k
+        # the verdict follows the rule from the interval
+        assert e["verdict"] == stats.verdict(stats.Interval(e["value"], *e["ci"], e["n"]), "less", 0.65).verdict, k
+    assert values["table1.alpha.F.mean.with_edge"]["paper"] == 0.18
+    assert values["table1.alpha.MoRF_L=20.mean.with_edge"]["paper"] == 0.29
 
 
-def test_table2_and_faithfulness_in_range(values):
-    for k in ("F_vs_AOPC_MoRF", "F_vs_AOPC_LeRF", "AOPC_MoRF_vs_AOPC_LeRF", "AOPC_MoRF_random_vs_mean"):
-        e = values[f"table2.{k}"]
-        assert set(e["value"]) == set(METHODS) == set(e["paper"])
-        assert all(r is None or -1 <= r <= 1 for r in e["value"].values())
+def test_table1_directions_are_paired_differences(values):
+    d = {k: e for k, e in values.items() if k.startswith("table1.direction.")}
+    assert any(".random_lowers_alpha." in k for k in d) and any(".edge_raises_alpha." in k for k in d)
+    assert any(".random_raises_LeRF_alpha." in k for k in d)
+    for k, e in d.items():
+        assert e["kind"] == "greater" and e["reference"] == 0 and e["verdict"] != "not comparable", k
+    e = d["table1.direction.random_lowers_alpha.F.with_edge"]
+    a, b = values["table1.alpha.F.mean.with_edge"]["value"], values["table1.alpha.F.random.with_edge"]["value"]
+    assert e["value"] == pytest.approx(a - b, abs=1e-5) and e["paper"] == pytest.approx(0.08)
+
+
+def test_aopc_claims(values):
+    for pert in ("mean", "random"):
+        e = values[f"aopc.lerf.{pert}.rank_agreement_with_paper"]
+        assert 0 < e["p_exact"] <= 1 and e["exact"] and -1 <= e["value"] <= 1
+        for m in ("gradient⊙input", "DeepSHAP"):
+            for order in ("morf", "lerf"):
+                assert values[f"aopc_minus_random.{order}.{pert}.{m}"]["kind"] == "greater"
+    eq = values["aopc.morf.mean.sensitivity_minus_deep_Taylor"]
+    assert eq["kind"] == "equal" and eq["tol"] == 0.01 and eq["reference"] == 0
+    for order in ("morf", "lerf"):
+        for pert in ("mean", "random"):
+            assert sorted(values[f"ranking.{order}.{pert}"]["value"]) == sorted(METHODS)
+
+
+def test_table2_and_faithfulness(values):
+    for k, graded in (("F_vs_AOPC_MoRF", False), ("F_vs_AOPC_LeRF", True), ("AOPC_MoRF_vs_AOPC_LeRF", False),
+                      ("AOPC_MoRF_random_vs_mean", True)):
+        for m in METHODS:
+            e = values[f"table2.{k}.{m}"]
+            assert -1 <= e["value"] <= 1
+            assert (e["verdict"] != "not comparable") == graded, (k, m)
+    assert values["table2.F_vs_AOPC_MoRF.sensitivity"]["paper"] == 0.34
     for pert in ("mean", "random"):
         for m, s in values[f"faithfulness.{pert}"]["value"].items():
             assert -1 <= s["mean"] <= 1 and -1 <= s["median"] <= 1, (pert, m)
+            e = values[f"faithfulness.{pert}.{m}.abs_mean_below_0.1"]
+            assert e["value"] == pytest.approx(abs(s["mean"]), abs=1e-5) and e["reference"] == 0.1
 
 
 def test_figures_written(run_smoke, smoke_path):
@@ -68,3 +137,15 @@ def test_figures_written(run_smoke, smoke_path):
     d = smoke_path(NB) / "figures" / NB / "smoke"
     for f in ("fig1_saliency_maps.png", "fig2a_aopc.png", "fig2b_faithfulness.png", "table1.md", "table2.md"):
         assert (d / f).is_file() and (d / f).stat().st_size > 0, f
+
+
+def test_committed_standard_run_uses_the_kits_bootstrap():
+    from xaikit import results
+    try:
+        doc = results.load(NB, "standard")
+    except FileNotFoundError:
+        pytest.skip("no standard run committed")
+    v = doc["values"]
+    assert v["n_images"]["value"] >= 100 and len(v["draw"]["value"]) == v["n_images"]["value"]
+    for k, e in results.comparisons(doc).items():
+        assert e["interval"]["level"] == 0.95 and e["interval"]["n_resamples"] >= stats.N_RESAMPLES, k

@@ -1,13 +1,15 @@
-"""Notebook 05 (XRAI, PIC, Perturbation-epsilon) in profile smoke: the values it saved, its figures, the same
-seed giving the same file; and the committed standard run's ranking of Random below XRAI and IG."""
+"""Notebook 05 (XRAI, PIC, Perturbation-epsilon) in profile smoke: the values it saved, its comparisons with the
+paper (interval, n, verdict), its figures; and the committed standard run's draw, intervals and verdicts."""
 
+import numpy as np
 import pytest
 
-from xaikit import results
+from xaikit import pic, results, stats
 
 NB = "05_xrai_and_performance_information_curves"
 METHODS = ["xrai", "grad_cam", "ig_bw", "ig_4rand", "ig_black", "gradient", "gradient_x_input", "edges", "random"]
 M = "efficientnet_lite0"
+N_SMOKE = 3
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +19,29 @@ def values(run_smoke):
 
 def v(values, key):
     return values[key]["value"]
+
+
+def check_comparisons(values):
+    """Every entry compared with the paper carries its interval, n, verdict and reason, consistent with each other
+    and with the kit's verdict rule."""
+    compared = {k: e for k, e in values.items() if "paper" in e}
+    assert compared
+    for k, e in compared.items():
+        for field in ("verdict", "ci", "n", "reason", "kind", "claim", "paper_where"):
+            assert field in e, (k, field)
+        lo, hi = e["ci"]
+        assert lo <= e["value"] + 1e-9 and e["value"] <= hi + 1e-9, k
+        ci = stats.Interval(e["value"], lo, hi, e["n"])
+        assert stats.verdict(ci, e["kind"], e["reference"], e.get("tol"),
+                             e["verdict"] != "not comparable").verdict == e["verdict"], k
+    return compared
+
+
+def test_draw_is_saved_and_seeded(values):
+    draw = v(values, "draw")
+    assert len(draw) == N_SMOKE == len(set(draw))
+    assert all(n.endswith(".JPEG") for n in draw)
+    assert "classes drawn with seed 0" in values["draw"]["source"]
 
 
 def test_xrai_equals_pair_and_its_trajectory_is_sound(values):
@@ -33,18 +58,60 @@ def test_information_level_of_the_unblurred_image_is_one(values):
     assert 0 < v(values, "information_level.fully_blurred") < 1
 
 
-def test_pic_areas_and_batching(values):
+def test_every_comparison_carries_interval_n_and_verdict(values):
+    check_comparisons(values)
+
+
+def test_table1_areas_are_not_comparable_and_rebuild_from_saved_points(values):
+    draw = v(values, "draw")
+    points = v(values, f"{M}.pic_points")
+    assert len(points) == N_SMOKE and values[f"{M}.pic_points"]["unit_ids"] == draw
     for mode in ("", "blur."):
         for m in (METHODS if not mode else ["xrai", "random"]):
             for metric in ("sic", "aic"):
                 n = v(values, f"{M}.{mode}{metric}_n_images.{m}")
-                assert 0 <= n <= 2
+                assert 0 <= n <= N_SMOKE
                 key = f"{M}.{mode}{metric}_auc.{m}"
-                assert (key not in values) if n == 0 else (0 <= v(values, key) <= 1)
-    assert values[f"{M}.sic_auc.xrai"]["paper"] == {"resnet50_v2": [0.749, 0.728], "inception": [0.72, 0.727]}
+                if n == 0:
+                    assert key not in values
+                    continue
+                e = values[key]
+                assert 0 <= e["value"] <= 1 and len(e["per_image_area"]) == n == len(e["unit_ids"])
+                if not mode:
+                    assert e["verdict"] == "not comparable" and e["n"] == n
+                    assert e["paper"] == {"resnet50_v2": pytest.approx(e["reference"]),
+                                          "inception": pytest.approx(e["paper"]["inception"])}
+    assert values[f"{M}.sic_auc.xrai"]["paper"] == {"resnet50_v2": 0.749, "inception": 0.72}
+    # the saved raw points rebuild each image's AIC curve and its saved area
+    for i, p in enumerate(points):
+        img = pic.ImagePIC(p["label"], p["info_orig"], p["info_removed"], p["softmax_orig"], p["softmax_removed"],
+                           p["correct_removed"], (0.05, 0.21, 0.5), {k: np.array(x) for k, x in p["info"].items()},
+                           {k: np.array(x) for k, x in p["softmax"].items()},
+                           {k: np.array(x, bool) for k, x in p["correct"].items()})
+        curve = img.aic("xrai")[0]
+        if curve is not None:
+            e = values[f"{M}.aic_auc.xrai"]
+            j = e["unit_ids"].index(draw[i])
+            assert pic.area(curve) == pytest.approx(e["per_image_area"][j], abs=1e-5)
     # one forward batch per image: original + fully removed + 9 methods x 3 thresholds
-    fp = v(values, f"{M}.pic_forward_passes")
-    assert fp == {"forward_calls": 2, "images_forwarded": 2 * (2 + 9 * 3)}
+    assert v(values, f"{M}.pic_forward_passes") == {"forward_calls": N_SMOKE, "images_forwarded": N_SMOKE * (2 + 9 * 3)}
+
+
+def test_paired_differences_and_rank_agreement(values):
+    for metric in ("sic", "aic"):
+        if v(values, f"{M}.{metric}_n_images.xrai") == 0:
+            continue
+        e = values[f"{M}.{metric}_diff.xrai_minus_ig_bw"]
+        assert e["kind"] == "greater" and e["reference"] == 0 and len(e["units"]) == e["n"]
+        assert values[f"{M}.{metric}_diff.random_minus_grad_cam"]["kind"] == "less"
+        assert values[f"{M}.{metric}_diff.xrai_minus_grad_cam"]["kind"] == "greater"
+        # the paper's columns disagree on Random vs Gradient x Input: recorded, not graded
+        assert "verdict" not in values[f"{M}.{metric}_diff.random_minus_gradient_x_input"]
+        for col in ("resnet50_v2", "inception"):
+            r = values[f"{M}.{metric}_rank_agreement.{col}"]
+            assert r["kind"] == "greater" and -1 <= r["ci"][0] <= r["value"] <= r["ci"][1] <= 1
+            assert r["p_is_exact"] is True and 0 < r["p_exact"] <= 1
+            assert np.array(r["units"]).shape == (r["n"], 9) and r["methods"] == METHODS
 
 
 def test_perturbation_check_values(values):
@@ -54,21 +121,27 @@ def test_perturbation_check_values(values):
     for m in ("gradient", "gradient_x_input", "integrated_gradients"):
         rates = v(values, f"perturbation.fail_rate.{m}")
         assert all(0 <= r <= 1 for r in rates.values())
+        e = values[f"perturbation.fails.{m}"]
+        assert e["n"] == 200 and e["interval"]["unit"] == "function" and e["verdict"] == "held"
+        assert e["value"] == pytest.approx(rates["0.01"], abs=1e-6)
+    assert values["perturbation.ig_pixel_minus_region_fails"]["verdict"] == "held"
 
 
 def test_figures_written(run_smoke, smoke_path):
     run_smoke(NB)
     figs = smoke_path(NB) / "figures" / NB / "smoke"
     for f in ("fig2_xrai_regions.png", "fig4_perturbation_check.png", f"fig9_pic_curves_{M}.png",
-              "fig10_methods_at_20pct.png"):
+              "fig10_methods_at_20pct.png", f"table1_intervals_{M}.png"):
         assert (figs / f).stat().st_size > 10_000, f
 
 
-
-def test_standard_run_random_scores_below_xrai_and_ig_on_sic_area():
+def test_standard_run_draw_and_verdicts():
     doc = results.load(NB)          # the committed standard run
     vals = doc["values"]
-    rnd = vals[f"{M}.sic_auc.random"]["value"]
+    draw = vals["draw"]["value"]
+    assert len(draw) == 20 == len(set(draw)) and "classes drawn with seed 0" in vals["draw"]["source"]
+    compared = check_comparisons(vals)
+    assert all(e["verdict"] == "not comparable" for k, e in compared.items() if "_auc." in k)
     assert vals[f"{M}.sic_n_images.random"]["value"] >= 10
-    assert rnd < vals[f"{M}.sic_auc.xrai"]["value"]
-    assert rnd < vals[f"{M}.sic_auc.ig_bw"]["value"]
+    for k in (f"{M}.sic_rank_agreement.resnet50_v2", f"{M}.aic_rank_agreement.inception"):
+        assert vals[k]["p_is_exact"] is True and vals[k]["n"] >= 10

@@ -67,3 +67,14 @@ def surface(f: RectBivariateSpline, n: int = 256) -> np.ndarray:
     """f on an n x n grid over [0, 255]^2 (rows: x1), for the figure."""
     g = np.linspace(0, 255, n)
     return f(g, g)
+
+
+def failures(out: dict, method: str, epsilon: float) -> np.ndarray:
+    """Per function (of a `run` result): True where x1 or x2 fails attr(x_i) >= epsilon * delta_y_i."""
+    return (out[method] < epsilon * out["delta_y"]).any(1)
+
+
+def region_failures(out: dict, epsilon: float) -> np.ndarray:
+    """Per function: True where IG summed over both pixels (the region) fails the axiom for removing both,
+    attr(x1) + attr(x2) >= epsilon * (f(peak) - f(0, 0))."""
+    return out["ig_sum"] < epsilon * (out["f_peak"] - out["f_baseline"])

@@ -18,9 +18,11 @@ def ci(lo, hi, est=None, n=30):
 # ------------------------------------------------------------------------------------------ verdict rule
 
 @pytest.mark.parametrize("interval,kind,ref,tol,expected", [
-    (ci(0.80, 0.90), "equal", 0.85, 0.05, "held"),             # inside, half-width 0.05 <= tol
-    (ci(0.80, 0.90), "equal", 0.95, 0.05, "not held"),         # excluded
+    (ci(0.80, 0.90), "equal", 0.85, 0.05, "held"),             # within 0.85 +- 0.05
+    (ci(0.80, 0.90), "equal", 0.95, 0.05, "not held"),         # excluded, and reaches beyond the band
     (ci(0.60, 0.99), "equal", 0.85, 0.05, "inconclusive"),     # inside but too wide
+    (ci(0.80, 0.90), "equal", 0.86, 0.05, "inconclusive"),     # contains it, but 0.80 is 0.06 away
+    (ci(-0.02, -0.001), "equal", 0.0, 0.1, "held"),            # misses 0 by a hair, far inside +-0.1
     (ci(0.10, 0.30), "greater", 0.0, None, "held"),
     (ci(-0.30, -0.10), "greater", 0.0, None, "not held"),      # other side
     (ci(-0.10, 0.30), "greater", 0.0, None, "inconclusive"),

@@ -337,9 +337,10 @@ def verdict(ci: Interval, kind: str, reference: float = 0.0, tol: float | None =
             comparable: bool = True, why: str | None = None) -> Verdict:
     """The kit's one verdict rule, from a 95% interval and what the paper claims.
 
-    kind "equal": the paper's value `reference`, to within `tol` (required). Not held when the interval
-      excludes it; held when it includes it and the interval's half-width is at most `tol`; otherwise
-      inconclusive, and an interval of width 2 * tol would decide.
+    kind "equal": the paper's value `reference`, to within `tol` (required). Held when the whole interval
+      lies within reference +- tol (equal to within what matters, even if the interval misses the exact
+      value); not held when the interval excludes the paper's value and reaches beyond that band; otherwise
+      inconclusive, and an interval inside the band (width <= 2 * tol) would decide.
     kind "greater" / "less": the claimed direction against `reference` (0 for a difference). Held when
       the whole interval is on the claimed side; not held when the whole interval is on the other side,
       or (with `tol`) lies within `reference` +- tol, i.e. no effect of a size that matters; otherwise
@@ -369,12 +370,14 @@ def verdict(ci: Interval, kind: str, reference: float = 0.0, tol: float | None =
     if kind == "equal":
         if tol is None:
             raise ValueError("an 'equal' claim needs tol: how far from the paper's value still counts as equal")
+        if reference - tol <= lo and hi <= reference + tol:
+            return Verdict("held", f"our {span} lies within the paper's {reference:.3g} +- {tol:.3g}")
         if not lo <= reference <= hi:
-            return Verdict("not held", f"paper's {reference:.3g} lies outside our {span}")
-        if (hi - lo) / 2 <= tol:
-            return Verdict("held", f"paper's {reference:.3g} lies inside our {span}, half-width <= {tol:.3g}")
-        return Verdict("inconclusive", f"paper's {reference:.3g} lies inside our {span}, but the interval is wider "
-                                       f"than the +-{tol:.3g} that would decide", 2 * tol)
+            return Verdict("not held", f"paper's {reference:.3g} lies outside our {span}, which reaches beyond "
+                                       f"+-{tol:.3g} of it")
+        return Verdict("inconclusive", f"paper's {reference:.3g} lies inside our {span}, but the interval reaches "
+                                       f"beyond +-{tol:.3g} of it; an interval within that band (width <= "
+                                       f"{2 * tol:.3g}) would decide", 2 * tol)
     sign = 1 if kind == "greater" else -1
     word = ">" if kind == "greater" else "<"
     if sign * (lo - reference) > 0 and sign * (hi - reference) > 0:

@@ -151,7 +151,6 @@ def test_same_seed_same_eps(tiny):
 
 
 def test_apem_bounds_and_censor_aware_signs():
-    import numpy as np
     b = apem.apem_bounds([5, 10001, 3, 10001], [10001, 50, 20, 10001], 10000)
     assert b.tolist() == [[9996, np.inf], [-np.inf, -9951], [17, 17], [-np.inf, np.inf]]
     ref = apem.apem_bounds([1, 1, 1, 1], [10, 10, 10, 10], 10000)
@@ -162,7 +161,6 @@ def test_apem_bounds_and_censor_aware_signs():
 
 
 def test_dominance_is_cliffs_delta_with_an_interval():
-    import numpy as np
     a = apem.apem_bounds([1, 1, 1], [10, 20, 30], 10000)
     b = apem.apem_bounds([1, 1], [5, 25], 10000)
     ci = apem.dominance(a, b, n_resamples=2000)

@@ -2,22 +2,10 @@
 comparison and draws."""
 import json
 
-from xaikit import data, results, stats
+from _checks import check_comparisons
+from xaikit import data, results
 
 NB = "00_tour"
-
-
-def check_comparisons(values):
-    compared = {k: e for k, e in values.items() if "paper" in e}
-    assert compared
-    for k, e in compared.items():
-        for field in ("verdict", "ci", "n", "reason", "kind", "claim", "paper_where"):
-            assert field in e, (k, field)
-        lo, hi = e["ci"]
-        assert lo <= e["value"] <= hi, k
-        ci = stats.Interval(e["value"], lo, hi, e["n"])
-        assert stats.verdict(ci, e["kind"], e["reference"], e.get("tol")).verdict == e["verdict"], k
-    return compared
 
 
 def test_tour_saves_accuracy_and_forward_counts(run_smoke, smoke_path):

@@ -4,7 +4,8 @@ paper (interval, n, verdict), its figures; and the committed standard run's draw
 import numpy as np
 import pytest
 
-from xaikit import pic, results, stats
+from _checks import check_comparisons
+from xaikit import pic, results
 
 NB = "05_xrai_and_performance_information_curves"
 METHODS = ["xrai", "grad_cam", "ig_bw", "ig_4rand", "ig_black", "gradient", "gradient_x_input", "edges", "random"]
@@ -19,22 +20,6 @@ def values(run_smoke):
 
 def v(values, key):
     return values[key]["value"]
-
-
-def check_comparisons(values):
-    """Every entry compared with the paper carries its interval, n, verdict and reason, consistent with each other
-    and with the kit's verdict rule."""
-    compared = {k: e for k, e in values.items() if "paper" in e}
-    assert compared
-    for k, e in compared.items():
-        for field in ("verdict", "ci", "n", "reason", "kind", "claim", "paper_where"):
-            assert field in e, (k, field)
-        lo, hi = e["ci"]
-        assert lo <= e["value"] + 1e-9 and e["value"] <= hi + 1e-9, k
-        ci = stats.Interval(e["value"], lo, hi, e["n"])
-        assert stats.verdict(ci, e["kind"], e["reference"], e.get("tol"),
-                             e["verdict"] != "not comparable").verdict == e["verdict"], k
-    return compared
 
 
 def test_draw_is_saved_and_seeded(values):

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from xaikit import results, stats
-from xaikit.stats import Interval
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted(p for p in (ROOT / "results").glob("[0-9][0-9]_*.json") if not p.name.endswith(".timings.json"))
@@ -38,11 +37,7 @@ def test_every_paper_value_carries_interval_n_and_verdict(doc):
 def test_verdicts_follow_from_the_saved_intervals(doc):
     """Re-apply the rule to what was saved: a hand-edited verdict or a stale file cannot pass."""
     for name, e in results.comparisons(doc).items():
-        lo, hi = e["ci"]
-        ci = Interval(e["value"], lo, hi, e["n"], e["interval"].get("level", stats.LEVEL),
-                      e["interval"].get("method", "bca"), n_clusters=e["interval"].get("n_clusters"),
-                      p_value=e["interval"].get("p_value"))
-        v = stats.verdict(ci, e["kind"], e["reference"], e.get("tol"), e["verdict"] != "not comparable")
+        v = results.regrade(e)
         assert v.verdict == e["verdict"], f"{doc['notebook']}:{name}"
 
 

@@ -227,6 +227,17 @@ def comparisons(doc: dict) -> dict:
     return {k: e for k, e in doc["values"].items() if "verdict" in e}
 
 
+def regrade(entry: dict) -> stats.Verdict:
+    """Apply the verdict rule again to a saved comparison (its interval as saved, with method, clusters and
+    permutation p): a verdict edited by hand, or saved under another rule, does not come out the same."""
+    i = entry["interval"]
+    ci = stats.Interval(entry["value"], entry["ci"][0], entry["ci"][1], entry["n"], i.get("level", stats.LEVEL),
+                        i.get("method", "bca"), i.get("n_resamples", stats.N_RESAMPLES), i.get("unit", "image"),
+                        i.get("n_clusters"), i.get("p_value"))
+    return stats.verdict(ci, entry["kind"], entry["reference"], entry.get("tol"),
+                         entry["verdict"] != "not comparable", entry.get("why"))
+
+
 def _num(v) -> str:
     if isinstance(v, bool) or v is None:
         return str(v)

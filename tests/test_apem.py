@@ -1,4 +1,5 @@
 """xaikit.apem: the visualisation pipeline, the exact and the authors' eps searches, APEM_norm, Algorithm 2."""
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F

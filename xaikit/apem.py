@@ -468,10 +468,7 @@ def dominance(a, b, *, n_resamples: int = 10_000, level: float = 0.95, seed: int
     boot = np.empty(n_resamples)
     for k in range(n_resamples):
         boot[k] = s[np.ix_(rng.integers(0, len(a), len(a)), rng.integers(0, len(b), len(b)))].mean()
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
-    return stats.Interval(est, float(lo), float(hi), len(a) + len(b), level, "percentile, two groups",
-                          n_resamples, "image")
+    return stats.percentile_interval(est, boot, len(a) + len(b), level=level, method="percentile, two groups")
 
 
 def relative_gap(eps_minus, eps_plus, max_eps: int) -> tuple[np.ndarray, np.ndarray]:

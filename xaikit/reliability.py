@@ -95,11 +95,6 @@ def _resample_weights(n: int, n_resamples: int, rng: np.random.Generator, chunk:
         yield w
 
 
-def _percentile_interval(estimate: float, boots: np.ndarray, n: int, interval: float) -> stats_mod.Interval:
-    lo, hi = np.nanquantile(boots, [(1 - interval) / 2, (1 + interval) / 2])
-    return stats_mod.Interval(float(estimate), float(lo), float(hi), n, interval, "percentile", len(boots), "image")
-
-
 def bootstrap_alpha(ranks, n_resamples: int = stats_mod.N_RESAMPLES, interval: float = stats_mod.LEVEL,
                     seed: int = 0, level: str = "ordinal") -> dict:
     """alpha with a percentile bootstrap interval, resampling images (raters) with replacement.
@@ -117,7 +112,7 @@ def bootstrap_alpha(ranks, n_resamples: int = stats_mod.N_RESAMPLES, interval: f
     rng = np.random.default_rng(seed)
     boots = np.concatenate([alpha_from_counts(np.einsum("bn,nmv->bmv", w, onehot), domain, level)
                             for w in _resample_weights(len(r), n_resamples, rng)])
-    ci = _percentile_interval(value, boots, len(r), interval)
+    ci = stats_mod.percentile_interval(value, boots, len(r), level=interval)
     return dict(alpha=value, lo=ci.low, hi=ci.high, n_resamples=n_resamples, interval=interval,
                 undefined=int(np.isnan(boots).sum()), samples=boots, ci=ci)
 
@@ -143,7 +138,7 @@ def bootstrap_alpha_difference(ranks_a, ranks_b, n_resamples: int = stats_mod.N_
         x, y = (alpha_from_counts(np.einsum("bn,nmv->bmv", w, oh), dom, level) for dom, oh in parts)
         boots.append(x - y)
     boots = np.concatenate(boots)
-    ci = _percentile_interval(value, boots, len(a), interval)
+    ci = stats_mod.percentile_interval(value, boots, len(a), level=interval)
     return dict(difference=value, lo=ci.low, hi=ci.high, n_resamples=n_resamples, interval=interval,
                 undefined=int(np.isnan(boots).sum()), samples=boots, ci=ci)
 

@@ -120,6 +120,15 @@ def _resampled_stats(a: np.ndarray, groups: list[np.ndarray], stat, n_resamples:
     return out
 
 
+def percentile_interval(estimate: float, boot, n: int, *, level: float = LEVEL, method: str = "percentile",
+                        unit: str = "image", n_clusters: int | None = None,
+                        p_value: float | None = None) -> Interval:
+    """The percentile interval of bootstrap replicates `boot` (NaN replicates ignored) around `estimate`."""
+    alpha = (1 - level) / 2
+    lo, hi = np.nanquantile(np.asarray(boot, dtype=float), [alpha, 1 - alpha])
+    return Interval(float(estimate), float(lo), float(hi), n, level, method, len(boot), unit, n_clusters, p_value)
+
+
 def _jackknife(a: np.ndarray, groups: list[np.ndarray], stat) -> np.ndarray:
     fn = _stat_fn(stat)
     keep = np.ones(len(a), dtype=bool)
@@ -287,10 +296,8 @@ def rank_agreement(per_unit, reference, method: str = "spearman", *, clusters=No
         else:
             means = np.stack([a[np.concatenate([groups[i] for i in row])].mean(0) for row in idx])
         boot[s:s + k] = fn(means, np.broadcast_to(ref, means.shape), axis=-1)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
-    ci = Interval(test.statistic, float(lo), float(hi), len(a), level, "percentile", n_resamples, unit,
-                  len(groups) if clusters is not None else None, test.p_value)
+    ci = percentile_interval(test.statistic, boot, len(a), level=level, unit=unit,
+                             n_clusters=len(groups) if clusters is not None else None, p_value=test.p_value)
     return ci, test
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .models import predicted_class
+from .models import forward_plan, predicted_class
 
 STEPS = ("clamp", "map", "final")
 STEP_NAMES = {"clamp": "(1) |a| clamped, 3 channels", "map": "(2) summed to one channel",
@@ -158,7 +158,7 @@ def scan_first_flip(model, x: torch.Tensor, d: torch.Tensor, label: int, max_eps
 
 
 def first_flip(model, x: torch.Tensor, d: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor | None = None,
-               max_eps: int = 10000, paces: tuple = (1,), batch_size: int = 64, min_chunk: int = 2,
+               max_eps: int = 10000, paces: tuple = (1,), batch_size: int | None = None, min_chunk: int = 2,
                stats: SearchStats | None = None) -> torch.Tensor:
     """First flipping eps of many searches at once.
 
@@ -171,7 +171,7 @@ def first_flip(model, x: torch.Tensor, d: torch.Tensor, labels: torch.Tensor, gr
     steps on from the last passing eps until a flip, then refines; it can miss a flip that a coarser step jumped
     over (it assumes that once the prediction flips it stays flipped), and returns what their loop returns.
 
-    Each forward batch holds about `batch_size` images: every unfinished group gets its next `chunk` consecutive
+    Each forward batch holds about `batch_size` images (default: the model's `models.forward_plan`): every unfinished group gets its next `chunk` consecutive
     candidates (at least `min_chunk`). Returns (number of groups,) long in the order of the sorted unique group
     ids (= row order without groups); max_eps + 1 where nothing flipped.
     """
@@ -192,6 +192,7 @@ def first_flip(model, x: torch.Tensor, d: torch.Tensor, labels: torch.Tensor, gr
     ids, gidx = torch.unique(groups, return_inverse=True)
     rows = [torch.nonzero(gidx == g).flatten() for g in range(len(ids))]
     dev = next(model.parameters()).device
+    batch_size = batch_size or forward_plan(model, tuple(x.shape[1:])).batch_size
     answer = torch.full((len(ids),), max_eps + 1, dtype=torch.long)
     # per group: last eps known to pass, pace index, eps known to flip (from a coarser pace) or None
     start, level, known = [0] * len(ids), [0] * len(ids), [None] * len(ids)

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import check_images, num_outputs, predicted_class
-from .runtime import seeded
+from .models import check_images, forward_plan, num_outputs, predicted_class
+from .runtime import cache_dir, digest, save_atomic, seeded, versions
 
 METHODS: dict[str, Callable] = {}
 DESCRIPTIONS: dict[str, str] = {}
@@ -269,14 +269,18 @@ _HARMLESS_WARNINGS = (r"Setting backward hooks on ReLU activations",
 
 
 def attribute(model: nn.Module, x: torch.Tensor, target=None, method: str = "gradient", *, batch_size: int = 16,
-              seed: int | None = 0, **params) -> torch.Tensor:
+              seed: int | None = 0, cache: bool = False, **params) -> torch.Tensor:
     """Attribution maps of `method` for images x (N, C, H, W) in [0, 1] and classes `target`.
 
     target: an int, one int per image, or None for the predicted class. Bad input raises a clear error: images
     not in [0, 1] (e.g. 0..255), a channel count the model does not take, a target index out of range, an empty
-    batch, NaN, an unknown method. Runs in batches of `batch_size` on
-    the model's device; random methods draw from `seed` (same seed, same maps). Extra `params` go to the
-    method (see `METHODS[method]`'s signature). Returns a CPU float tensor of x's shape.
+    batch, NaN, an unknown method. Runs in batches of `batch_size` on the model's device, in the memory format
+    its `models.forward_plan` found fastest; random methods draw from `seed` (same seed, same maps). Extra
+    `params` go to the method (see `METHODS[method]`'s signature). Returns a CPU float tensor of x's shape.
+
+    cache=True keeps the maps in data/cache/maps under a content hash of everything they depend on (weights,
+    images, targets, method, params, seed, batch size, memory format, library versions and this module's
+    source), so notebooks and re-runs share them and a changed input never reads a stale file.
     """
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}; known: {sorted(METHODS)}")
@@ -285,6 +289,13 @@ def attribute(model: nn.Module, x: torch.Tensor, target=None, method: str = "gra
     dev = next(model.parameters()).device
     model.eval()
     t = _targets(model, x, target, batch_size)
+    channels_last = method not in MODEL_FREE and forward_plan(model, tuple(x.shape[1:])).channels_last
+    path = None
+    if cache:
+        key = digest(model, x, t, method, params, seed, batch_size, channels_last, versions(), _source_digest())
+        path = cache_dir("maps") / f"{method}_{key}.pt"
+        if path.is_file():
+            return torch.load(path, weights_only=True)
     out = []
     with seeded(seed), warnings.catch_warnings():
         for pattern in _HARMLESS_WARNINGS:
@@ -293,15 +304,24 @@ def attribute(model: nn.Module, x: torch.Tensor, target=None, method: str = "gra
             xb = x[i:i + batch_size].to(dev)
             tb = t[i:i + batch_size].to(dev)
             if method not in MODEL_FREE:
-                xb = xb.clone().requires_grad_(True)
-            out.append(fn(model, xb, tb, **params).detach().float().cpu())
+                fmt = torch.channels_last if channels_last else torch.contiguous_format
+                xb = xb.clone(memory_format=fmt).requires_grad_(True)
+            out.append(fn(model, xb, tb, **params).detach().float().cpu().contiguous())
     maps = torch.cat(out)
     if maps.shape != x.shape:
         maps = maps.expand_as(x).contiguous()
     if not torch.isfinite(maps).all():
         hint = " (try a larger epsilon)" if method == "lrp_epsilon" else ""
         raise FloatingPointError(f"{method} returned NaN or inf attributions{hint}")
+    if path is not None:
+        save_atomic(maps, path)
     return maps
+
+
+def _source_digest() -> str:
+    """This module's and xrai's source: a change to how a method is computed invalidates cached maps."""
+    from pathlib import Path
+    return digest(*(Path(__file__).with_name(f).read_text() for f in ("attribution.py", "xrai.py")))
 
 
 def to_2d(maps: torch.Tensor, how: str = "sum") -> torch.Tensor:

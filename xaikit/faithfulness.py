@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .models import predicted_class
+from .models import forward_plan, logits, predicted_class
 from .runtime import progress
 
 ORDERS = ("morf", "lerf")
@@ -81,54 +81,96 @@ def perturb(x: torch.Tensor, order: torch.Tensor, k: int, values: torch.Tensor) 
     return torch.where(mask.view(n, 1, h, w), values, x)
 
 
-def probabilities(model, x: torch.Tensor, target: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Float64 softmax probability of class target[i] for each image x[i], batched, no gradient."""
-    dev = next(model.parameters()).device
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(x), batch_size):
-            logits = model(x[i:i + batch_size].to(dev)).double()
-            p = torch.softmax(logits, 1)
-            out.append(p.gather(1, target[i:i + batch_size].to(dev).view(-1, 1)).squeeze(1).cpu())
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+def probabilities(model, x: torch.Tensor, target: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """Float64 softmax probability of class target[i] for each image x[i], batched (default: the model's
+    `models.forward_plan`), no gradient."""
+    p = torch.softmax(logits(model, x, batch_size).double(), 1)
+    return p.gather(1, torch.as_tensor(target).long().view(-1, 1)).squeeze(1)
 
 
-def predicted(model, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def predicted(model, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     return predicted_class(model, x, batch_size)
 
 
-def deletion_curves(model, x: torch.Tensor, orders: torch.Tensor, values: torch.Tensor, steps: int = 100,
-                    target: torch.Tensor | None = None, batch_size: int = 1024, desc: str | None = None
-                    ) -> torch.Tensor:
-    """f(x^(k)) for k = 0..steps, (N, steps + 1): pixel orders[i, :k] of image i set to values[i].
+def masked_probabilities(model, x: torch.Tensor, values: torch.Tensor, target: torch.Tensor, n_cols: int,
+                         masks, batch_size: int | None = None, desc: str | None = None) -> torch.Tensor:
+    """f(x_i with the pixels of masks(i, k) set to values_i) for every image i and column k: (N, n_cols) float64.
 
-    All steps of several images go through the model in one batch of about `batch_size` images.
-    Column 0 is the unperturbed image. target defaults to the class predicted on x.
+    masks(images, cols) -> bool (B, H*W) for B (image, column) pairs. The pairs stream through the model in
+    batches of the forward plan's size (built on the fly, never all at once), so every forward pass is full
+    whatever the number of steps per image."""
+    n, c, h, w = x.shape
+    plan = forward_plan(model, (c, h, w))
+    bs = batch_size or plan.batch_size
+    # Build about 16 MB of perturbed images at a time (whole forward batches): fewer, larger tensor ops.
+    block = bs * max(1, (16 << 20) // (bs * c * h * w * x.element_size()))
+    if plan.channels_last:   # gathered rows come out channels-last, so the forward needs no extra copy
+        x, values = (t.contiguous(memory_format=torch.channels_last) for t in (x, values))
+    target = torch.as_tensor(target).long().view(-1)
+    out = torch.empty(n * n_cols, dtype=torch.float64)
+    starts = range(0, n * n_cols, block)
+    for s in (progress(starts, desc=desc) if desc else starts):
+        pairs = torch.arange(s, min(s + block, n * n_cols))
+        ii, kk = pairs // n_cols, pairs % n_cols
+        m = masks(ii, kk).view(-1, 1, h, w)
+        batch = torch.where(m, values[ii], x[ii])
+        out[s:s + len(pairs)] = probabilities(model, batch, target[ii], bs)
+    return out.view(n, n_cols)
+
+
+def _order_ranks(orders: torch.Tensor, n_pixels: int, upto: int) -> torch.Tensor:
+    """Position of every pixel in its image's order (N, P) int32; pixels after the first `upto` get `upto`."""
+    n = orders.shape[0]
+    rank = torch.full((n, n_pixels), upto, dtype=torch.int32)
+    rank.scatter_(1, orders[:, :upto], torch.arange(upto, dtype=torch.int32).expand(n, -1).contiguous())
+    return rank
+
+
+def deletion_curves(model, x: torch.Tensor, orders: torch.Tensor, values: torch.Tensor, steps: int = 100,
+                    target: torch.Tensor | None = None, batch_size: int | None = None, desc: str | None = None,
+                    pixels_per_step: int = 1) -> torch.Tensor:
+    """f(x^(k)) for k = 0..steps, (N, steps + 1): pixels orders[i, :k * pixels_per_step] of image i set to
+    values[i].
+
+    Column 0 is the unperturbed image. target defaults to the class predicted on x. Every (image, step) pair
+    goes through the model in full batches (`masked_probabilities`).
     """
     _check_images(x)
     n, c, h, w = x.shape
     orders = torch.as_tensor(orders, dtype=torch.long)
     if orders.ndim == 1:
         orders = orders.expand(n, -1)
-    if orders.shape[0] != n or orders.shape[1] < steps or steps < 0:
-        raise ValueError(f"orders must be (N, >= steps) = ({n}, >= {steps}); got {tuple(orders.shape)}")
+    if pixels_per_step < 1:
+        raise ValueError(f"pixels_per_step must be >= 1; got {pixels_per_step}")
+    upto = min(steps * pixels_per_step, h * w)
+    if orders.shape[0] != n or orders.shape[1] < upto or steps < 0:
+        raise ValueError(f"orders must be (N, >= steps * pixels_per_step) = ({n}, >= {upto}); "
+                         f"got {tuple(orders.shape)}")
     if values.shape != x.shape:
         raise ValueError(f"values must have x's shape {tuple(x.shape)}; got {tuple(values.shape)}")
     target = predicted(model, x, batch_size) if target is None else torch.as_tensor(target).long().view(-1)
-    per = max(1, batch_size // (steps + 1))
-    ks = torch.arange(steps + 1)
-    out = []
-    chunks = range(0, n, per)
-    for i in (progress(chunks, desc=desc) if desc else chunks):
-        xb, vb, ob = x[i:i + per], values[i:i + per], orders[i:i + per, :steps]
-        b = len(xb)
-        rank = torch.full((b, h * w), steps, dtype=torch.long)  # position of each pixel in the order
-        rank.scatter_(1, ob, ks[:steps].expand(b, -1).contiguous())
-        mask = (rank[:, None, :] < ks[None, :, None]).view(b, steps + 1, 1, h, w)  # (b, k, 1, H, W)
-        batch = torch.where(mask, vb[:, None], xb[:, None]).view(-1, c, h, w)
-        t = target[i:i + per].repeat_interleave(steps + 1)
-        out.append(probabilities(model, batch, t, batch_size).view(b, steps + 1))
-    return torch.cat(out)
+    rank = _order_ranks(orders, h * w, upto)
+    counts = (torch.arange(steps + 1) * pixels_per_step).clamp(max=h * w).to(torch.int32)
+    return masked_probabilities(model, x, values, target, steps + 1,
+                                lambda ii, kk: rank[ii] < counts[kk, None], batch_size, desc)
+
+
+def region_order(maps: torch.Tensor, patch_size: int, order: str = "morf") -> torch.Tensor:
+    """Pixel order (N, H*W) by regions: non-overlapping patch_size x patch_size patches sorted by the sum of
+    their relevance ('morf': largest first, 'lerf': smallest first; ties in raster order), each patch's pixels
+    consecutive in raster order. With `deletion_curves(..., pixels_per_step=patch_size**2)` this is the region
+    perturbation of Samek et al. (2017) (Quantus's RegionPerturbation on patches that tile the image)."""
+    _check_maps(maps)
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    n, h, w = maps.shape
+    p = int(patch_size)
+    if p < 1 or h % p or w % p:
+        raise ValueError(f"patch_size must divide the map size {h}x{w}; got {patch_size}")
+    patch_sums = maps.reshape(n, h // p, p, w // p, p).sum((2, 4)).flatten(1)           # (N, patches)
+    patch_rank = torch.argsort(patch_sums, dim=1, descending=order == "morf", stable=True)
+    pix = torch.arange(h * w).view(h // p, p, w // p, p).permute(0, 2, 1, 3).reshape(-1, p * p)  # patch -> pixels
+    return pix[patch_rank].flatten(1)
 
 
 def aopc(curves: torch.Tensor) -> torch.Tensor:
@@ -143,7 +185,7 @@ def aopc(curves: torch.Tensor) -> torch.Tensor:
 
 
 def random_baseline(model, x: torch.Tensor, values: torch.Tensor, n_orders: int = 100, steps: int = 100,
-                    target: torch.Tensor | None = None, seed: int = 0, batch_size: int = 1024,
+                    target: torch.Tensor | None = None, seed: int = 0, batch_size: int | None = None,
                     interval: float = 0.95) -> dict:
     """AOPC of `n_orders` random pixel orderings (the same orderings for every image).
 
@@ -167,7 +209,7 @@ def random_baseline(model, x: torch.Tensor, values: torch.Tensor, n_orders: int 
 
 
 def single_pixel_deltas(model, x: torch.Tensor, pixels: torch.Tensor, values: torch.Tensor,
-                        target: torch.Tensor | None = None, batch_size: int = 1024) -> torch.Tensor:
+                        target: torch.Tensor | None = None, batch_size: int | None = None) -> torch.Tensor:
     """Delta_i = f(x) - f(x_i) for each pixel i in `pixels` (P,) perturbed alone: (N, P)."""
     _check_images(x)
     n, c, h, w = x.shape
@@ -177,18 +219,11 @@ def single_pixel_deltas(model, x: torch.Tensor, pixels: torch.Tensor, values: to
     if values.shape != x.shape:
         raise ValueError(f"values must have x's shape {tuple(x.shape)}; got {tuple(values.shape)}")
     target = predicted(model, x, batch_size) if target is None else torch.as_tensor(target).long().view(-1)
-    p = len(pixels)
-    mask = torch.zeros(p + 1, h * w, dtype=torch.bool)
-    mask[torch.arange(1, p + 1), pixels] = True  # row 0: unperturbed
-    mask = mask.view(1, p + 1, 1, h, w)
-    per = max(1, batch_size // (p + 1))
-    out = []
-    for i in range(0, n, per):
-        xb, vb = x[i:i + per], values[i:i + per]
-        batch = torch.where(mask, vb[:, None], xb[:, None]).view(-1, c, h, w)
-        f = probabilities(model, batch, target[i:i + per].repeat_interleave(p + 1), batch_size).view(-1, p + 1)
-        out.append(f[:, :1] - f[:, 1:])
-    return torch.cat(out)
+    where = torch.cat([torch.tensor([-1]), pixels])   # column 0: unperturbed
+    cols = torch.arange(h * w)
+    f = masked_probabilities(model, x, values, target, len(where),
+                             lambda ii, kk: cols[None, :] == where[kk, None], batch_size)
+    return f[:, :1] - f[:, 1:]
 
 
 def pearson_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,15 @@ or white image, whatever normalisation the weights were trained with.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import platform
+import time
+import weakref
 from collections import OrderedDict
+from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -74,16 +81,11 @@ class ImageClassifier(nn.Sequential):
     def layer(self, path: str | None = None) -> nn.Module:
         return self.get_submodule(path or self.gradcam_layer)
 
-    def predict(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-        """Softmax probabilities, batched, no gradient. Bad input (0..255 scale, wrong channel count, empty
-        batch) raises ValueError."""
+    def predict(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Softmax probabilities, batched (default: the tuned `forward_plan`), no gradient. Bad input (0..255
+        scale, wrong channel count, empty batch) raises ValueError."""
         check_images(self, x, strict=False)
-        out = []
-        with torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                xb = x[i:i + batch_size].to(next(self.parameters()).device)
-                out.append(F.softmax(self(xb), dim=1).cpu())
-        return torch.cat(out)
+        return F.softmax(logits(self, x, batch_size), dim=1)
 
 
 def input_channels(model: nn.Module) -> int | None:
@@ -138,11 +140,175 @@ def check_images(model: nn.Module | None, x, *, strict: bool = True) -> None:
                          f"{tuple(x.shape)}{how}")
 
 
-def predicted_class(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def predicted_class(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """Top-1 class of each image (argmax of the output), batched on the model's device, no gradient; CPU long."""
+    return logits(model, x, batch_size).argmax(1)
+
+
+# ---------------------------------------------------------------- forward throughput
+
+@dataclass(frozen=True)
+class ForwardPlan:
+    """How to push images through one architecture fastest on this device: the batch size and memory format
+    a short sweep found best, and what it measured (images/s in inference mode, median of interleaved rounds)."""
+    batch_size: int
+    channels_last: bool
+    images_per_s: float
+    device: str
+    threads: int
+    sweep: tuple = ()   # ((batch_size, channels_last, images/s), ...)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_PLANS: dict[str, ForwardPlan] = {}
+_BY_MODEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # model -> {(shape, device, threads): plan}
+# Matrix kernels round a batch whose row count is not a multiple of 4 differently (another code path for the
+# remainder rows): the same image could give logits differing in the 7th digit at batch 16 and at batch 17.
+# `logits` pads every batch to a multiple of ROWS, so an image's output does not depend on the batch size the
+# plan picked or on where the image fell in the batches (tests/test_throughput.py checks this).
+ROWS = 4
+_TUNING = False
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"CPU {cpu}"
+
+
+def _plan_key(model: nn.Module, shape: tuple, dev: torch.device) -> str:
+    # Speed depends on the architecture and the input size, not on the weights' values: every retrained ROAR
+    # model of one architecture shares a plan.
+    from .runtime import digest
+    arch = [type(model).__name__] + [(k, tuple(v.shape), str(v.dtype)) for k, v in model.state_dict().items()]
+    return digest(arch, list(shape), _device_name(dev), torch.get_num_threads(), torch.__version__)
+
+
+def _plan_file():
+    from .runtime import cache_dir
+    return cache_dir("throughput") / "plans.json"
+
+
+def _time_forward(model, x: torch.Tensor, batch_size: int, channels_last: bool, dev: torch.device) -> float:
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            model(xb.contiguous(memory_format=torch.channels_last) if channels_last else xb)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return len(x) / (time.perf_counter() - t0)
+
+
+def forward_plan(model: nn.Module, shape: tuple, *, retune: bool = False, rounds: int = 3,
+                 min_s: float = 0.1, max_batch_s: float = 0.5) -> ForwardPlan:
+    """The fastest (batch size, memory format) for `model` on images of `shape` (C, H, W) on its device.
+
+    Measured once per architecture, input size, device, thread count and torch version, then kept in memory and
+    in data/cache/throughput/plans.json. The sweep doubles the batch size from 4 (CPU) or 32 (GPU) while one
+    batch takes under `max_batch_s` and throughput has not stayed below 0.9 x the best for three sizes in a
+    row; each size is tried in contiguous and channels-last format (4-D inputs), interleaved over `rounds`
+    rounds of at least `min_s` seconds of work each, the median kept. `logits` pads batches to a multiple of
+    ROWS, so the batch size the plan picks changes speed, not results."""
     dev = next(model.parameters()).device
-    with torch.no_grad():
-        return torch.cat([model(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
+    shape = tuple(int(s) for s in shape)
+    memo = (shape, str(dev), torch.get_num_threads())
+    if not retune and memo in _BY_MODEL.get(model, {}):   # the hot path: no hashing per forward batch
+        return _BY_MODEL[model][memo]
+    key = _plan_key(model, shape, dev)
+    if not retune and key in _PLANS:
+        _BY_MODEL.setdefault(model, {})[memo] = _PLANS[key]
+        return _PLANS[key]
+    path = _plan_file()
+    saved = {}
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            saved = {}
+    if not retune and key in saved:
+        d = saved[key]
+        plan = ForwardPlan(**{**d, "sweep": tuple(tuple(r) for r in d["sweep"])})
+        _PLANS[key] = plan
+        _BY_MODEL.setdefault(model, {})[memo] = plan
+        return plan
+    global _TUNING
+    was_training, _TUNING = model.training, True
+    try:
+        plan = _sweep(model, shape, dev, rounds, min_s, max_batch_s)
+    finally:
+        _TUNING = False
+        model.train(was_training)
+    _PLANS[key] = plan
+    _BY_MODEL.setdefault(model, {})[memo] = plan
+    saved[key] = plan.as_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(saved, indent=1))
+    os.replace(tmp, path)
+    return plan
+
+
+def _sweep(model, shape, dev, rounds, min_s, max_batch_s) -> ForwardPlan:
+    model.eval()
+    formats = (False, True) if len(shape) == 3 else (False,)
+    gen = torch.Generator().manual_seed(0)
+    dtype = next(model.parameters()).dtype
+    bs = 32 if dev.type == "cuda" else 4
+    x = torch.rand((8 * bs,) + shape, generator=gen, dtype=dtype).to(dev)
+    _time_forward(model, x[:bs], bs, False, dev)       # warm-up: first-call allocations and kernel selection
+    rate = max(_time_forward(model, x, bs, cl, dev) for cl in formats)
+    results: dict[tuple, list] = {}
+    worse, best = 0, 0.0
+    while True:
+        # at least two batches and about min_s of work per timing, so that timer noise does not pick the plan
+        n = bs * max(2, int(np.ceil(rate * min_s / bs)))
+        x = torch.rand((n,) + shape, generator=gen, dtype=dtype).to(dev)
+        rates = {cl: [] for cl in formats}
+        for _ in range(rounds):
+            for cl in formats:
+                rates[cl].append(_time_forward(model, x, bs, cl, dev))
+        for cl in formats:
+            results[(bs, cl)] = rates[cl]
+        rate = max(float(np.median(rates[cl])) for cl in formats)
+        worse = worse + 1 if rate < 0.9 * best else 0
+        best = max(best, rate)
+        if worse >= 3 or 2 * bs / rate > max_batch_s or bs >= 4096:
+            break
+        bs *= 2
+    sweep = tuple((b, cl, round(float(np.median(r)), 1)) for (b, cl), r in results.items())
+    b, cl, rate = max(sweep, key=lambda r: r[2])
+    return ForwardPlan(b, cl, rate, _device_name(dev), torch.get_num_threads(), sweep)
+
+
+def logits(model: nn.Module, x: torch.Tensor, batch_size: int | None = None, *, plan: ForwardPlan | None = None
+           ) -> torch.Tensor:
+    """model(x) in inference mode, batched on the model's device; float32 on the CPU.
+
+    Default batching is the model's `forward_plan` (batch size and memory format); an explicit `batch_size`
+    keeps the plan's memory format."""
+    dev = next(model.parameters()).device
+    if plan is None and x.ndim == 4:
+        plan = forward_plan(model, tuple(x.shape[1:]))
+    bs = batch_size or (plan.batch_size if plan else 256)
+    cl = bool(plan and plan.channels_last and x.ndim == 4)
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(x), bs):
+            xb = x[i:i + bs].to(dev)
+            k = len(xb)
+            if k % ROWS:   # pad a short batch with copies of its last image (see ROWS)
+                xb = torch.cat([xb, xb[-1:].expand(ROWS - k % ROWS, *xb.shape[1:])])
+            out.append(model(xb.contiguous(memory_format=torch.channels_last) if cl else xb)[:k].float().cpu())
+    return torch.cat(out) if out else torch.zeros(0)
 
 
 def replace_modules(model: nn.Module, old: type, make) -> int:
@@ -274,13 +440,16 @@ def load_model(name: str, device: str | torch.device = "cpu", **kw) -> ImageClas
 
 
 class ForwardCounter:
-    """Counts forward calls and images (batch rows) through a model; use `with count_forward(model) as c`."""
+    """Counts forward calls and images (batch rows, including the few padding rows `logits` adds) through a
+    model; use `with count_forward(model) as c`."""
 
     def __init__(self):
         self.calls = 0
         self.images = 0
 
     def __call__(self, module, inputs, output):
+        if _TUNING:   # forward_plan's timing passes are not the experiment's
+            return
         self.calls += 1
         self.images += int(inputs[0].shape[0])
 

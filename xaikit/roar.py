@@ -13,8 +13,6 @@ Choices (stated so a reader can change them):
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from pathlib import Path
@@ -22,8 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import attribution, training
-from .data import data_root
+from . import attribution, runtime, training
 from .models import count_forward
 from .runtime import progress, seeded
 
@@ -46,7 +43,7 @@ PER_SEED = ("random",)
 
 
 def cache_dir() -> Path:
-    return data_root() / "cache" / "roar"
+    return runtime.cache_dir("roar")
 
 
 def _check_fraction(fraction: float) -> float:
@@ -117,20 +114,6 @@ def modify(x: torch.Tensor, rank: torch.Tensor, fraction: float, mode: str, mean
     return torch.where(mask, mean.view(1, -1, 1, 1), x)
 
 
-def _digest(*parts) -> str:
-    h = hashlib.sha1()
-    for p in parts:
-        if isinstance(p, torch.Tensor):
-            h.update(p.detach().cpu().contiguous().numpy().tobytes())
-        elif isinstance(p, nn.Module):
-            for k, v in sorted(p.state_dict().items()):
-                h.update(k.encode())
-                h.update(v.detach().cpu().contiguous().numpy().tobytes())
-        else:
-            h.update(json.dumps(p, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
-
-
 def estimator_ranks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, estimator: str, params: dict | None = None,
                     seed: int = 0, batch_size: int = 64, cache: bool = True, tag: str = "") -> tuple:
     """Ranks (N, H, W) of images x by `estimator` w.r.t. classes y, cached on disk under `cache_dir()`.
@@ -143,7 +126,7 @@ def estimator_ranks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, estimato
         raise ValueError(f"unknown estimator {estimator!r}; known: {sorted(ESTIMATORS)}")
     method, defaults = ESTIMATORS[estimator]
     params = {**defaults, **(params or {})}
-    key = _digest(model, x, y, method, params, seed)
+    key = runtime.digest(model, x, y, method, params, seed, runtime.versions())
     path = cache_dir() / f"{tag + '_' if tag else ''}{estimator}_{key}.pt"
     if cache and path.is_file():
         saved = torch.load(path, weights_only=True)
@@ -160,10 +143,7 @@ def estimator_ranks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, estimato
     info = dict(estimator=estimator, method=method, params=params, seed=seed, n_images=len(x),
                 seconds=time.perf_counter() - t0, **c.as_dict())
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"ranks": r, "info": info}, tmp)
-        os.replace(tmp, path)
+        runtime.save_atomic({"ranks": r, "info": info}, path)
     return r, info
 
 

@@ -92,11 +92,61 @@ def cpu_cores() -> int:
 
 
 def thread_map(fn, items, workers: int | None = None) -> list:
-    """[fn(i) for i in items], in `workers` threads (default: one per core) when there is more than one; for
-    work that releases the GIL (compiled loops, Qhull, image encoders). Results keep the order of `items`."""
+    """[fn(i) for i in items], in `workers` threads (default: torch's thread count, at most one per core) when
+    there is more than one; for work that releases the GIL (compiled loops, Qhull, image encoders). Results keep
+    the order of `items`. torch.set_num_threads(1) thus makes the whole kit single-threaded."""
     items = list(items)
-    workers = min(workers or cpu_cores(), len(items))
+    workers = min(workers or min(cpu_cores(), torch.get_num_threads()), len(items))
     if workers <= 1:
         return [fn(i) for i in items]
     with ThreadPoolExecutor(workers) as ex:
         return list(ex.map(fn, items))
+
+
+def digest(*parts) -> str:
+    """A content hash (16 hex digits) of tensors, modules (their state dicts, names included), arrays and
+    JSON-able values, in order: the key of every on-disk cache, so a changed input can never read a stale file."""
+    import hashlib
+    import json
+
+    from torch import nn
+    h = hashlib.sha1()
+    for p in parts:
+        if isinstance(p, torch.Tensor):
+            t = p.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.numpy().tobytes())
+        elif isinstance(p, np.ndarray):
+            h.update(f"{p.dtype}{p.shape}".encode())
+            h.update(np.ascontiguousarray(p).tobytes())
+        elif isinstance(p, nn.Module):
+            for k, v in sorted(p.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(p, dict):   # keys sorted; values may hold tensors (baselines), hashed by content
+            h.update(b"{")
+            for k in sorted(p, key=str):
+                h.update(digest(str(k), p[k]).encode())
+            h.update(b"}")
+        elif isinstance(p, (list, tuple)) and any(isinstance(v, (torch.Tensor, np.ndarray, nn.Module, dict))
+                                                  for v in p):
+            h.update(b"[" + b",".join(digest(v).encode() for v in p) + b"]")
+        else:
+            h.update(json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def cache_dir(kind: str):
+    """data/cache/<kind> (under $XAIKIT_DATA when set): what is expensive and reused, keyed by `digest`."""
+    from .data import data_root
+    return data_root() / "cache" / kind
+
+
+def save_atomic(obj, path) -> None:
+    """torch.save to a temporary file beside `path`, then rename: a reader never sees half a file."""
+    from pathlib import Path
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)

@@ -11,18 +11,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .models import logits
 from .runtime import progress, seeded
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
-    """Top-1 accuracy of `model` (eval mode) on images x with labels y."""
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> float:
+    """Top-1 accuracy of `model` (eval mode) on images x with labels y (batched by the model's forward plan)."""
     model.eval()
-    dev = next(model.parameters()).device
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            correct += (model(x[i:i + batch_size].to(dev)).argmax(1).cpu() == y[i:i + batch_size]).sum().item()
-    return correct / max(len(x), 1)
+    if len(x) == 0:
+        return 0.0
+    return int((logits(model, x, batch_size).argmax(1) == torch.as_tensor(y).cpu()).sum()) / len(x)
 
 
 def _atomic_save(obj, path: Path) -> None:

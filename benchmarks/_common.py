@@ -1,6 +1,7 @@
 """What every benchmark script shares: thread setup, alternating timings, the forward ceiling, the JSON record."""
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from pathlib import Path
@@ -9,6 +10,28 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
+
+
+def parser(doc: str, **sizes) -> argparse.ArgumentParser:
+    """The options every benchmark takes (--threads, --repeats, --seed, --out) plus its own sizes: name=(default,
+    help)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
+    for name, (default, help_) in sizes.items():
+        ap.add_argument("--" + name.replace("_", "-"), type=int, default=default, help=help_)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None)
+    return ap
+
+
+def cifar_cnn():
+    """02's CIFAR-10 CNN from its committed checkpoint, in eval mode; (model, checkpoint file name)."""
+    from xaikit import data, models, results
+    model = models.cifar_cnn(data.CIFAR10_CLASSES)
+    ckpt = sorted((results.REPO / "checkpoints").glob("cifar_cnn_*.pt"))[0]
+    model.load_state_dict(torch.load(ckpt, weights_only=True)["state_dict"])
+    return model.eval(), ckpt.name
 
 
 def set_threads(n: int) -> int:

@@ -16,30 +16,20 @@ Reported: seconds, forwarded images/s, speed-up, fraction of the model's best fo
 """
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 import _common as C
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--n-images", type=int, default=64, help="images for the APEM search")
-    ap.add_argument("--n-reference", type=int, default=8, help="of those, images for the authors' loop")
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=None)
+    ap = C.parser(__doc__, n_images=(64, "images for the APEM search"),
+                  n_reference=(8, "of those, images for the authors' loop"))
     args = ap.parse_args(argv)
     C.set_threads(args.threads)
 
-    from xaikit import apem, attribution, data, models, results, training
+    from xaikit import apem, attribution, data, models, training
 
-    model = models.cifar_cnn(data.CIFAR10_CLASSES)
-    ckpt = sorted((results.REPO / "checkpoints").glob("cifar_cnn_*.pt"))[0]
-    model.load_state_dict(torch.load(ckpt, weights_only=True)["state_dict"])
-    model.eval()
+    model, ckpt = C.cifar_cnn()
     d = data.load_cifar10("test", n=args.n_images, seed=args.seed)
     x = d.images
     labels = models.predicted_class(model, x)
@@ -93,7 +83,7 @@ def main(argv=None):
     for r in rows:
         C.show([r], [k for k in ("job", "n_images", "xaikit_s", "reference_s", "speedup", "xaikit_images_per_s",
                                  "xaikit_fraction_of_best_forward") if k in r])
-    C.write(dict(machine=C.machine(), data=d.source, test_data=test.source, checkpoint=ckpt.name,
+    C.write(dict(machine=C.machine(), data=d.source, test_data=test.source, checkpoint=ckpt,
                  repeats=args.repeats, seed=args.seed, forward_ceiling=ceiling, rows=rows),
             args.out, "bench_apem_roar")
 

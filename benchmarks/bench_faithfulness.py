@@ -27,7 +27,6 @@ ceiling, also reported, would flatter the fraction).
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import warnings
 
@@ -46,25 +45,16 @@ def _quantus(metric, model, x, maps, target, batch_size):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
-    ap.add_argument("--n-images", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=None)
+    ap = C.parser(__doc__, n_images=(32, "images per data set"))
     args = ap.parse_args(argv)
     C.set_threads(args.threads)
 
     import quantus
 
-    from xaikit import attribution, data, models, results, training
+    from xaikit import attribution, data, models, training
     from xaikit import faithfulness as F
 
-    # 02's CIFAR-10 CNN, committed; test images drawn at random across classes
-    cifar_model = models.cifar_cnn(data.CIFAR10_CLASSES)
-    ckpt = sorted((results.REPO / "checkpoints").glob("cifar_cnn_*.pt"))[0]
-    cifar_model.load_state_dict(torch.load(ckpt, weights_only=True)["state_dict"])
-    cifar_model.eval()
+    cifar_model, ckpt = C.cifar_cnn()   # 02's CIFAR-10 CNN; test images drawn at random across classes
     cifar = data.load_cifar10("test", n=args.n_images, seed=args.seed)
     # a small CNN on Fashion-MNIST, one epoch on 12,000 training images (speed and equality need no better)
     fm_model = models.small_cnn(tuple(range(10)))
@@ -168,7 +158,7 @@ def main(argv=None):
         C.show([row], ["metric", "xaikit_s", "quantus_default_s", "quantus_with_plan_s",
                        "speedup_vs_quantus_default", "xaikit_fraction_of_best_forward", "max_abs_difference"])
     record = dict(machine=C.machine(), n_images=args.n_images, repeats=args.repeats, seed=args.seed,
-                  checkpoint=ckpt.name,
+                  checkpoint=ckpt,
                   forward_ceiling={k: s["ceiling"] for k, s in setups.items()},
                   targets=dict(speedup_vs_quantus=">= 3", fraction_of_best_forward=">= 0.8"),
                   rows=rows)

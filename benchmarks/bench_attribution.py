@@ -9,7 +9,7 @@ call it: the same class on batches of the same size (16, `attribute`'s default),
 seed. The two memory formats sum in different orders, so the float32 maps differ where float32 is inexact (at a few
 pixels, up to ~1e-2 of the map's scale on these models; the median pixel to ~1e-8). Each method is therefore also
 run in float64, and xaikit is asserted to be as close to it as Captum is (within 2x), with a median difference
-below 1e-5 of the map's scale. A second `attribute(..., cache=True)` call reads the maps from the content- hashed
+below 1e-5 of the map's scale. A second `attribute(..., cache=True)` call reads the maps from the content-hashed
 cache; its time is reported too.
 
 Models and data: EfficientNet-Lite0 on images drawn at random across the 1,000-image ImageNet sample, and 02's

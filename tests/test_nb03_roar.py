@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
+from _checks import check_comparisons
+
 
 NB = "03_roar_remove_and_retrain"
 ESTS = {"gradient", "integrated_gradients", "guided_backprop", "smoothgrad_sq", "vargrad", "random", "sobel"}
@@ -87,8 +89,13 @@ def _acc(doc, key, est, mode):
 
 
 def test_every_comparison_carries_its_interval_and_verdict(doc):
+    graded = check_comparisons(doc["values"])       # fields present, verdict = the kit's rule on the saved interval
     comps = {k: e for k, e in doc["values"].items() if "paper" in e}
     assert len(comps) == 5 + 1 + 1 + 5
+    # plus the mask-leak hypothesis: 2 tests x 3 estimators, no paper value
+    assert set(graded) - set(comps) == {f"fashion_mnist/{t}/{e}" for t in ("mask_only_minus_random",
+                                                                            "follows_ranking_model")
+                                        for e in ("smoothgrad_sq", "vargrad", "sobel")}
     for k, e in comps.items():
         for field in ("verdict", "ci", "n", "reason", "kind", "claim", "paper_where", "units", "unit_ids"):
             assert field in e, (k, field)
@@ -128,3 +135,34 @@ def test_figures_written(doc, smoke_path):
     assert (d / "fig1_rankings_fashion_mnist.png").stat().st_size > 10_000
     assert (d / "fig2_roar_kar_curves.png").stat().st_size > 10_000
     assert (d / "fig3_differences_to_random_fashion_mnist.png").stat().st_size > 10_000
+
+
+def test_mask_leak_rows_pair_with_the_grid_and_grade_seed_differences(doc):
+    rows = v(doc, "fashion_mnist/mask_leak")
+    assert {(r["estimator"], r["seed"]) for r in rows} == {(e, s) for e in ESTS | {"none"} for s in SEEDS}
+    grid = {(r["estimator"], r["mode"], r["fraction"], r["seed"]): r["accuracy"]
+            for r in v(doc, "fashion_mnist/retrained")}
+    base = {int(k): x for k, x in v(doc, "fashion_mnist/base_accuracy_per_seed").items()}
+    for r in rows:
+        # the kept predictions give the grid's accuracies: the leak test looks at the very models the grid graded
+        key = ("none", "roar", 0.0, r["seed"]) if r["estimator"] == "none" else (r["estimator"], "roar", 0.9, r["seed"])
+        assert r["retrained_accuracy"] == pytest.approx(grid[key], abs=1e-5)
+        assert r["n_base_wrong"] == round((1 - base[0]) * 150)       # the ranking model is seed 0's base model
+        assert 0 <= r["retrained_wrong_follow_base"] + r["retrained_wrong_follow_label"] <= 1 + 1e-9
+        if r["estimator"] == "none":
+            assert "mask_only_accuracy" not in r
+            if r["seed"] == 0:   # the seed-0 model is the ranking model: it follows itself everywhere
+                assert r["retrained_with_base"] == 1.0 and r["retrained_wrong_follow_base"] == 1.0
+        else:
+            assert 0 <= r["mask_only_accuracy"] <= 1
+            assert abs(r["mask_only_accuracy"] * 150 - round(r["mask_only_accuracy"] * 150)) < 1e-3
+    # random masks carry no class: a model trained on them alone stays near chance (0.1)
+    assert np.mean([r["mask_only_accuracy"] for r in rows if r["estimator"] == "random"]) < 0.25
+    by = {(r["estimator"], r["seed"]): r for r in rows}
+    for est in ("smoothgrad_sq", "vargrad", "sobel"):
+        for test, field in (("mask_only_minus_random", "mask_only_accuracy"), ("follows_ranking_model", "retrained_leak")):
+            e = doc["values"][f"fashion_mnist/{test}/{est}"]
+            want = [by[(est, s)][field] - by[("random", s)][field] for s in sorted(SEEDS)]
+            assert np.allclose(e["units"], want, atol=1e-5) and e["unit_ids"] == sorted(SEEDS)
+            assert e["kind"] == "greater" and e["reference"] == 0 and e["tol"] == 0.02
+            assert e["interval"]["method"] == "t" and "paper" not in e

@@ -194,3 +194,57 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="unknown estimator"):
         roar.estimator_ranks(small_cnn(tuple("ab")), torch.rand(1, 1, 28, 28), torch.zeros(1, dtype=torch.long),
                              "lime", cache=False)
+
+
+def test_kept_predictions_give_the_accuracy_and_match_training_accuracy():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(50, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (50,), generator=g)
+    out = roar.train_and_evaluate(lambda: small_cnn(tuple("abcdefghij"), width=4), x, y, x, y, 0,
+                                  dict(epochs=1, batch_size=16), keep_model=True, keep_predictions=True)
+    p = out["predictions"]
+    assert p.shape == (50,) and p.dtype == torch.long
+    assert out["accuracy"] == int((p == y).sum()) / 50 == training.accuracy(out["model"], x, y)
+    assert torch.equal(p, roar.predictions(out["model"], x))
+    # without keep_predictions the row stays small (no tensor in it)
+    out2 = roar.train_and_evaluate(lambda: small_cnn(tuple("abcdefghij"), width=4), x, y, x, y, 0,
+                                   dict(epochs=1, batch_size=16))
+    assert "predictions" not in out2 and out2["accuracy"] == out["accuracy"]
+
+
+def test_mask_images_are_the_removal_mask_as_zeros_and_ones():
+    r = roar.ranks(_data(3, 1, 10, 10)[:, 0])
+    for mode in roar.MODES:
+        m = roar.mask_images(r, 0.3, mode)
+        assert m.dtype == torch.float32 and m.shape == (3, 1, 10, 10)
+        assert set(m.unique().tolist()) == {0.0, 1.0}
+        assert torch.equal(m.bool(), roar.removal_mask(r, 0.3, mode))
+        assert int(m[0].sum()) == (30 if mode == "roar" else 70)
+
+
+def test_agreement_counts_whom_the_predictions_follow():
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    base = torch.tensor([0, 1, 9, 9, 8, 8])         # wrong on the last four
+    pred = torch.tensor([0, 7, 9, 3, 8, 1])          # follows base on 2 of them, the label on 1
+    a = roar.agreement(pred, base, labels)
+    assert a["with_labels"] == pytest.approx(2 / 6) and a["with_base"] == pytest.approx(3 / 6)
+    assert a["n_base_wrong"] == 4
+    assert a["wrong_follow_base"] == pytest.approx(0.5) and a["wrong_follow_label"] == pytest.approx(0.25)
+    assert a["wrong_base_minus_label"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="shapes"):
+        roar.agreement(pred[:3], base, labels)
+
+
+def test_curves_use_readable_names_and_draw_reference_and_chance():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [dict(estimator=e, mode="roar", fraction=f, seed=s, accuracy=0.5)
+            for e in ("smoothgrad_sq", "random") for f in (0.1, 0.9) for s in (0, 1)]
+    fig, ax = plt.subplots()
+    roar.plot_curves(ax, roar.summarize(rows), "roar", reference=0.75, chance=0.1)
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[:2] == ["SmoothGrad²", "random (baseline)"]
+    assert any("0.75" in s for s in labels) and any("chance (0.10)" == s for s in labels)
+    assert sorted(round(line.get_ydata()[0], 2) for line in ax.get_lines()[2:]) == [0.1, 0.75]
+    plt.close(fig)

@@ -38,7 +38,10 @@ ESTIMATORS = {
     "random": ("random", {}),
     "sobel": ("sobel", {}),
 }
-# Estimators whose ranking is redrawn for every training seed (Hooker et al. redraw the random baseline).
+# Estimators whose ranking is redrawn for every training seed: one fixed random ranking per image and seed, used
+# in every epoch, exactly round(t * H * W) whole pixels. Hooker et al.'s random baseline differs: per-element
+# dropout with keep probability t, redrawn each time an image is read (a new mask every epoch, a binomial count
+# of elements, the three channels of a pixel drawn independently).
 PER_SEED = ("random",)
 
 
@@ -148,27 +151,69 @@ def estimator_ranks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, estimato
 
 
 def train_and_evaluate(make_model, x_train, y_train, x_test, y_test, seed: int, train_kw: dict | None = None,
-                       checkpoint: str | Path | None = None, keep_model: bool = False) -> dict:
+                       checkpoint: str | Path | None = None, keep_model: bool = False,
+                       keep_predictions: bool = False) -> dict:
     """A fresh model from `make_model()` (initialised under `seed`), trained on (x_train, y_train) with
     `xaikit.training.train` under the same seed, and its accuracy on (x_test, y_test); with `keep_model`, the
-    trained model too (key 'model')."""
+    trained model too (key 'model'); with `keep_predictions`, its predicted class per test image (key
+    'predictions', int64 tensor; the same single pass over the test images gives the accuracy)."""
     with seeded(seed):
         model = make_model()
     with count_forward(model) as c:
         hist = training.train(model, x_train, y_train, seed=seed, checkpoint=checkpoint, show_progress=False,
                               **(train_kw or {}))
-        acc = training.accuracy(model, x_test, y_test)
+        pred = predictions(model, x_test)
+    acc = int((pred == torch.as_tensor(y_test).cpu()).sum()) / len(y_test) if len(y_test) else 0.0
     out = dict(accuracy=acc, epochs_run=hist["epochs_run"], loaded="loaded_from" in hist, **c.as_dict())
+    if keep_predictions:
+        out["predictions"] = pred
     return dict(out, model=model) if keep_model else out
+
+
+def predictions(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Predicted class per image (eval mode, the model's forward plan), as `training.accuracy` computes it."""
+    from .models import logits
+    model.eval()
+    if len(x) == 0:
+        return torch.zeros(0, dtype=torch.long)
+    return logits(model, x).argmax(1)
+
+
+def mask_images(rank: torch.Tensor, fraction: float, mode: str) -> torch.Tensor:
+    """The removal mask as a 1-channel image (N, 1, H, W): 1.0 where `modify` replaces a pixel, 0.0 elsewhere.
+    A model trained on these alone sees nothing of the image but where the estimator put its ranking: the
+    control for "the mask itself carries the class"."""
+    return removal_mask(rank, fraction, mode).float()
+
+
+def agreement(pred: torch.Tensor, base_pred: torch.Tensor, labels: torch.Tensor) -> dict:
+    """How retrained predictions relate to the ranking model's predictions and to the labels.
+
+    On all test images: `with_labels` (= accuracy) and `with_base`. On the images the ranking model got
+    wrong (its prediction is not the label), where the two differ: `wrong_follow_base` (retrained model
+    predicts the ranking model's wrong class), `wrong_follow_label` (it predicts the true label) and their
+    difference `wrong_base_minus_label`. A mask that encodes the ranking model's predicted class pulls the
+    retrained model toward that class, also where it is wrong."""
+    pred, base_pred, labels = (torch.as_tensor(t).cpu().long() for t in (pred, base_pred, labels))
+    if not (pred.shape == base_pred.shape == labels.shape):
+        raise ValueError(f"shapes differ: {tuple(pred.shape)}, {tuple(base_pred.shape)}, {tuple(labels.shape)}")
+    wrong = base_pred != labels
+    nw = int(wrong.sum())
+    fb = float((pred[wrong] == base_pred[wrong]).float().mean()) if nw else float("nan")
+    fl = float((pred[wrong] == labels[wrong]).float().mean()) if nw else float("nan")
+    return dict(with_labels=float((pred == labels).float().mean()), with_base=float((pred == base_pred).float().mean()),
+                n_base_wrong=nw, wrong_follow_base=fb, wrong_follow_label=fl, wrong_base_minus_label=fb - fl)
 
 
 def benchmark(make_model, train: tuple, test: tuple, ranks_train: dict, ranks_test: dict, mean: torch.Tensor,
               fractions=FRACTIONS, modes=MODES, seeds=(0, 1), train_kw: dict | None = None,
-              checkpoint_dir: str | Path | None = None, desc: str = "retrain") -> list[dict]:
+              checkpoint_dir: str | Path | None = None, desc: str = "retrain",
+              keep_predictions: bool = False) -> list[dict]:
     """The ROAR / KAR grid: for every estimator, mode, fraction and seed, modify train and test images, retrain
     from scratch and evaluate. `ranks_*[estimator]` is a (N, H, W) rank tensor, or a dict seed -> ranks for
     estimators redrawn per seed (random). Also trains on the unmodified data once per seed (estimator
-    'none', fraction 0). Returns one row per training."""
+    'none', fraction 0). Returns one row per training (with `keep_predictions`, each row carries the retrained
+    model's test predictions under 'predictions')."""
     (x_tr, y_tr), (x_te, y_te) = train, test
     if set(ranks_train) != set(ranks_test):
         raise ValueError("ranks_train and ranks_test must name the same estimators")
@@ -185,7 +230,8 @@ def benchmark(make_model, train: tuple, test: tuple, ranks_train: dict, ranks_te
         ckpt = None
         if checkpoint_dir is not None:
             ckpt = Path(checkpoint_dir) / f"{desc}_{est}_{mode}_{frac:g}_s{seed}.pt"
-        out = train_and_evaluate(make_model, xa, y_tr, xb, y_te, seed, train_kw, ckpt)
+        out = train_and_evaluate(make_model, xa, y_tr, xb, y_te, seed, train_kw, ckpt,
+                                 keep_predictions=keep_predictions)
         rows.append(dict(estimator=est, mode=mode, fraction=frac, seed=seed, **out))
     return rows
 
@@ -317,18 +363,30 @@ ESTIMATOR_STYLE = {  # colour, line style; baselines dashed
 }
 
 
-def plot_curves(ax, summary, mode: str, reference: float | None = None, title: str = "", band: bool = True):
-    """Accuracy against the fraction removed (ROAR) or kept (KAR): one line per estimator, band = mean +- std."""
+ESTIMATOR_LABEL = {
+    "gradient": "Gradient", "integrated_gradients": "Integrated Gradients", "guided_backprop": "Guided Backprop",
+    "smoothgrad_sq": "SmoothGrad²", "vargrad": "VarGrad", "random": "random (baseline)", "sobel": "Sobel edges",
+}
+
+
+def plot_curves(ax, summary, mode: str, reference: float | None = None, title: str = "", band: bool = True,
+                chance: float | None = None):
+    """Accuracy against the fraction removed (ROAR) or kept (KAR): one line per estimator (in ESTIMATORS' order,
+    readable names), band = mean +- std; `reference`: the base models' accuracy on unmodified images (solid
+    grey line); `chance`: 1 / classes (dotted line)."""
     s = summary[(summary["mode"] == mode) & (summary["estimator"] != "none")]
-    for est, g in s.groupby("estimator", sort=False):
-        g = g.sort_values("fraction")
+    order = [e for e in ESTIMATORS if e in set(s["estimator"])] + sorted(set(s["estimator"]) - set(ESTIMATORS))
+    for est in order:
+        g = s[s["estimator"] == est].sort_values("fraction")
         c, ls = ESTIMATOR_STYLE.get(est, (None, "-"))
         f = g["fraction"].to_numpy() * 100
-        ax.plot(f, g["mean"], ls, color=c, marker="o", ms=3, label=est)
+        ax.plot(f, g["mean"], ls, color=c, marker="o", ms=3, label=ESTIMATOR_LABEL.get(est, est))
         if band and (g["n"] > 1).any():
             ax.fill_between(f, g["mean"] - g["std"], g["mean"] + g["std"], color=c, alpha=0.15, lw=0)
     if reference is not None:
-        ax.axhline(reference, color="k", lw=0.8, alpha=0.5, label="unmodified images (retrained)")
+        ax.axhline(reference, color="0.4", lw=1.0, label=f"base models, unmodified images ({reference:.2f})")
+    if chance is not None:
+        ax.axhline(chance, color="0.4", lw=1.0, ls=":", label=f"chance ({chance:.2f})")
     ax.set_xlabel(f"% of pixels {'removed (ROAR)' if mode == 'roar' else 'kept (KAR)'}")
     ax.set_ylabel("test accuracy")
     ax.set_xticks([10, 30, 50, 70, 90])

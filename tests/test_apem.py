@@ -68,8 +68,22 @@ def test_bad_input(tiny):
 def test_direction_is_l1_normalised_and_signed(tiny):
     m, x, lab, gs, r = tiny
     d = apem.directed(r, gs)
-    assert torch.allclose(d.abs().flatten(1).sum(1)[gs.ne(0).all(1).flatten(1).all(1)], torch.tensor(3.0))
+    full = gs.ne(0).flatten(1).all(1)  # images whose gradient sign has no zero
+    assert full.any()
+    # ||R_dir||_1 = 1 over all 3 H W values: eps is the L1 norm of the whole image change, as in the authors' code
+    assert torch.allclose(d.abs().flatten(1).sum(1)[full], torch.tensor(1.0))
     assert torch.equal(d.sign() * (r > 0), gs * (r > 0))
+
+
+def test_one_channel_map_means_what_the_authors_rgb_png_means(tiny):
+    """The authors saved a 2-D map as an RGB PNG (three equal channels) and L1-normalised it over 3 H W values."""
+    m, x, lab, gs, r = tiny
+    rgb = r.repeat(1, 3, 1, 1)  # what ToTensor returns for their PNG
+    want = rgb / rgb.flatten(1).abs().sum(1).view(-1, 1, 1, 1) * gs
+    assert torch.allclose(apem.directed(r, gs), want)
+    assert torch.allclose(apem.directed(rgb, gs), want)
+    # per channel, each value is a third of the one-channel normalisation R / ||R||_H W
+    assert torch.allclose(want, r / r.flatten(1).sum(1).view(-1, 1, 1, 1) / 3 * gs)
 
 
 @pytest.mark.parametrize("batch_size", [1, 64])

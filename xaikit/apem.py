@@ -2,11 +2,16 @@
 
 Scale. Images are in [0, 1] (the model normalises inside), and so is the perturbation: x' = x + eps * R_dir with
 R_dir = R / ||R||_1 * sign(grad_x J), as in the authors' code (danvalle/adversarial_metric, src/metric.py), whose
-VGG-16 took [0, 1] images. For a one-channel map, eps is the L1 norm of the change of each colour channel in
-[0, 1] intensity units summed over all H x W pixels (eps = 100 on 224 x 224 moves a pixel by 0.002 = 0.5/255 on
-average); for a three-channel map it is the L1 norm over all 3 H W values. x' is not clipped to [0, 1] (neither
-is it there). eps is an integer >= 1: eps- is the smallest one that changes the prediction along the relevance
-map, eps+ the same along the irrelevance map 1 - R; APEM = mean of eps+ - eps-.
+VGG-16 took [0, 1] images. ||R||_1 is always taken over all C x H x W values of the image: the authors saved a
+one-channel map (steps (2), (3)) with torchvision's save_image, which writes a 2-D map as an RGB PNG with three
+equal channels (make_grid repeats a single channel), read it back with ToTensor as (3, H, W) and divided by its L1
+norm over all 3 H W values (src/utils.py `visualization`; src/metric.py, `rel = to_tensor(rel_img)` and
+`rel_used /= rel_used.norm(p=1)`). A one-channel map is therefore repeated over the image's channels before the
+L1 normalisation here too, so eps means what their eps means: the L1 norm of the whole change of the [0, 1] image,
+summed over all 3 H W values (eps = 300 on 224 x 224 moves a value by 0.002 = 0.5/255 on average; on 32 x 32
+CIFAR-10, eps = 30 moves a value by 0.01). x' is not clipped to [0, 1] (neither is it there). eps is an integer
+>= 1: eps- is the smallest one that changes the prediction along the relevance map, eps+ the same along the
+irrelevance map 1 - R; APEM = mean of eps+ - eps-.
 
 Searches: `first_flip` (paces=(1,)) returns exactly what a plain scan eps = 1, 2, 3, ... returns
 (`scan_first_flip`, kept for tests), but packs many candidate eps, of many maps, into each forward batch; it must
@@ -112,12 +117,24 @@ def l1_normalise(r: torch.Tensor) -> torch.Tensor:
     return r / s.view(-1, *[1] * (r.ndim - 1))
 
 
+def to_image_channels(r: torch.Tensor, channels: int) -> torch.Tensor:
+    """A one-channel map repeated over `channels` (what the authors' RGB PNG of a 2-D map holds); a map with
+    `channels` channels is returned as it is."""
+    if r.shape[1] == channels:
+        return r
+    if r.shape[1] != 1:
+        raise ValueError(f"a map has 1 or {channels} channels, got {r.shape[1]}")
+    return r.expand(-1, channels, *r.shape[2:])
+
+
 def directed(r: torch.Tensor, grad_sign: torch.Tensor) -> torch.Tensor:
-    """R_dir = R / ||R||_1 * sign(grad_x J); a one-channel R is broadcast over the image's channels."""
+    """R_dir = R / ||R||_1 * sign(grad_x J), the L1 norm over all C H W values of the image: a one-channel R is
+    repeated over the image's channels first (as the authors' RGB PNG maps were), so ||R_dir||_1 = 1 wherever
+    the gradient sign is non-zero."""
     _check(r, "relevance map")
     if r.min() < 0:
         raise ValueError("relevance maps must be >= 0 (use relevance_map first)")
-    return l1_normalise(r) * grad_sign
+    return l1_normalise(to_image_channels(r, grad_sign.shape[1])) * grad_sign
 
 
 def irrelevance(r: torch.Tensor) -> torch.Tensor:
@@ -298,9 +315,11 @@ def shuffle_maps(r: torch.Tensor, n: int = 10, seed: int = 0) -> torch.Tensor:
 def shuffled_eps_pair(model, x, r, labels, grad_sign, n_shuffles=10, seed=0, **search):
     """(eps-shuffle-, eps-shuffle+) per image (section 5.2): the first eps at which any of `n_shuffles` shuffled
     relevance maps (resp. shuffled irrelevance maps, permuted independently) flips the prediction. As in the
-    authors' code the normalised map is shuffled and the gradient sign is kept in place; unlike it, the shuffles
+    authors' code the normalised map (three channels, all 3 H W values permuted) is shuffled and the gradient sign
+    is kept in place; unlike it, the shuffles
     are drawn once per image (seeded), not afresh at every eps, so the search is exact and reproducible."""
     n = len(x)
+    r = to_image_channels(r, grad_sign.shape[1])  # their shuffles permute all 3 H W values of the RGB map
     rel = l1_normalise(shuffle_maps(r, n_shuffles, seed).flatten(0, 1))
     irr = l1_normalise(shuffle_maps(irrelevance(r), n_shuffles, seed + 1).flatten(0, 1))
     gs = grad_sign.repeat_interleave(n_shuffles, 0)
@@ -467,8 +486,11 @@ def dominance(a, b, *, n_resamples: int = 10_000, level: float = 0.95, seed: int
     est = float(s.mean())
     rng = np.random.default_rng(seed)
     boot = np.empty(n_resamples)
-    for k in range(n_resamples):
-        boot[k] = s[np.ix_(rng.integers(0, len(a), len(a)), rng.integers(0, len(b), len(b)))].mean()
+    na, nb = len(a), len(b)
+    for k in range(n_resamples):  # mean of s over resampled rows x columns = counts_a @ s @ counts_b / (na nb)
+        ca = np.bincount(rng.integers(0, na, na), minlength=na)
+        cb = np.bincount(rng.integers(0, nb, nb), minlength=nb)
+        boot[k] = ca @ s @ cb / (na * nb)
     return stats.percentile_interval(est, boot, len(a) + len(b), level=level, method="percentile, two groups")
 
 

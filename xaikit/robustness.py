@@ -4,9 +4,15 @@ Augmentations run on the full-resolution original before Resize/CenterCrop, as t
 rotations and five G'MIC filters through the real G'MIC library (PyPI `gmic`). The base attribution is rotated
 like the image (scipy, cubic, zero fill) and compared by SSIM (scikit-image, window 11, per-channel mean) on the
 signed H x W x 3 maps; a pair counts only where the original-predicted class probability moves by < 0.05.
+
+Two controls read an augmentation's SSIM against what the measurement itself costs: the noise floor (each
+stochastic method re-run on the unaugmented image with a fresh seed) and, for rotations, the interpolation floor
+(the base map rotated by +theta and back by -theta, no model involved). SSIM is computed for four choices of
+`data_range` at once (`DATA_RANGES`), since only SSIM's two constants depend on it.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +62,9 @@ def load_originals(names, root: Path | None = None) -> list[Image.Image]:
 
 
 def sample_index(class_names, root: Path | None = None) -> list[int]:
-    """Positions (for `data.load_imagenet_sample(1, start=i)`) of the offline sample files of these class names,
-    e.g. 'daisy' for n11939491_daisy.JPEG."""
+    """Positions in the sorted file list (`data.load_imagenet_sample(index=...)`) of the offline sample files of
+    these class names, e.g. 'daisy' for n11939491_daisy.JPEG (exact, case-sensitive: 'Cardigan' is the corgi,
+    'cardigan' the sweater)."""
     d = Path(root or data_root()) / IMAGENET_SAMPLE_DIR
     files = sorted(f.name for f in d.glob("*.JPEG"))
     out = []
@@ -67,6 +74,13 @@ def sample_index(class_names, root: Path | None = None) -> list[int]:
             raise ValueError(f"class name {c!r} matches {len(hits)} files in {d}")
         out += hits
     return out
+
+
+def sample_files(class_names, root: Path | None = None) -> list[str]:
+    """The offline sample's file names of these class names (see `sample_index`), for `load_originals`."""
+    d = Path(root or data_root()) / IMAGENET_SAMPLE_DIR
+    files = sorted(f.name for f in d.glob("*.JPEG"))
+    return [files[i] for i in sample_index(class_names, root)]
 
 
 def gmic_filter(img: Image.Image, command: str) -> Image.Image:
@@ -123,14 +137,27 @@ def rotate_maps(maps: torch.Tensor, degrees: float) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(out)).to(maps.dtype)
 
 
+@lru_cache(maxsize=64)
 def rotation_mask(size: int, degrees: float) -> torch.Tensor:
     """(size, size) bool: pixels that stay inside the rotated crop (the corners rotation leaves empty are False).
-    Approximate: the crop itself is rotated, while the authors rotate the full-resolution image."""
+    Approximate: the crop itself is rotated, while the authors rotate the full-resolution image. Cached: do not
+    modify the tensor returned."""
     ones = torch.ones(1, 1, size, size)
     return rotate_maps(ones, degrees)[0, 0] > 0.5
 
 
 # ---------------------------------------------------------------- SSIM and the kept-pair filter
+
+# The four choices of SSIM's data_range compared in the notebook. The authors' code reads one constant per
+# (model, method, dataset) from a table of maximum attribution values (MAX_ATT_VALUES in data/datasets.py of
+# burnpiro/xai-correlation): the pooled maximum.
+DATA_RANGES = {
+    "pooled_max": "max |attribution| over the whole experiment (all images and variants; the authors' choice)",
+    "image_max": "max |attribution| over the image's own ten variants",
+    "pair_max": "max |attribution| over the two maps of the pair",
+    "pooled_p99": "99th percentile of |attribution| over the whole experiment",
+}
+
 
 def attribution_ssim(a: torch.Tensor, b: torch.Tensor, data_range: float, win_size: int = 11,
                      mask: torch.Tensor | None = None) -> float:
@@ -139,10 +166,7 @@ def attribution_ssim(a: torch.Tensor, b: torch.Tensor, data_range: float, win_si
     data_range: the experiment's maximum attribution value (the paper's choice). With `mask` (H, W) the SSIM
     map is averaged over the masked pixels only."""
     from skimage.metrics import structural_similarity
-    if a.shape != b.shape or a.ndim != 3:
-        raise ValueError(f"need two (C, H, W) maps of one shape; got {tuple(a.shape)} and {tuple(b.shape)}")
-    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
-        raise ValueError("attribution maps contain NaN or inf")
+    _check_pair(a, b)
     if not data_range > 0:
         raise ValueError(f"data_range must be > 0, got {data_range}")
     x, y = a.double().numpy(), b.double().numpy()
@@ -150,6 +174,42 @@ def attribution_ssim(a: torch.Tensor, b: torch.Tensor, data_range: float, win_si
         return float(structural_similarity(x, y, win_size=win_size, data_range=data_range, channel_axis=0))
     _, full = structural_similarity(x, y, win_size=win_size, data_range=data_range, channel_axis=0, full=True)
     return float(full.mean(0)[mask.numpy()].mean())
+
+
+def _check_pair(a, b):
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"need two (C, H, W) maps of one shape; got {tuple(a.shape)} and {tuple(b.shape)}")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        raise ValueError("attribution maps contain NaN or inf")
+
+
+def ssim_many(a: torch.Tensor, b: torch.Tensor, data_ranges, win_size: int = 11,
+              mask: torch.Tensor | None = None) -> np.ndarray:
+    """`attribution_ssim` for several data ranges at once: the window statistics are computed once, since only
+    SSIM's constants C1 = (0.01 R)^2 and C2 = (0.03 R)^2 depend on the range R. Same formula as scikit-image
+    (uniform window, sample covariance, border of (win_size - 1) / 2 cropped before the mean; with `mask` the
+    uncropped map is averaged over the masked pixels). Returns one SSIM per range."""
+    from scipy.ndimage import uniform_filter
+    _check_pair(a, b)
+    r = np.asarray(data_ranges, dtype=np.float64).ravel()
+    if not (r > 0).all():
+        raise ValueError(f"data ranges must be > 0, got {r}")
+    x, y = a.double().numpy(), b.double().numpy()
+    f = lambda v: uniform_filter(v, size=(1, win_size, win_size))
+    ux, uy = f(x), f(y)
+    cov = win_size ** 2 / (win_size ** 2 - 1)
+    vx, vy, vxy = cov * (f(x * x) - ux * ux), cov * (f(y * y) - uy * uy), cov * (f(x * y) - ux * uy)
+    m, v = 2 * ux * uy, 2 * vxy
+    sm, sv = ux ** 2 + uy ** 2, vx + vy
+    pad = (win_size - 1) // 2
+    sel = (slice(None), slice(pad, -pad or None), slice(pad, -pad or None))
+    out = np.empty(len(r))
+    for k, R in enumerate(r):
+        c1, c2 = (0.01 * R) ** 2, (0.03 * R) ** 2
+        s = ((m + c1) * (v + c2)) / ((sm + c1) * (sv + c2))
+        # per channel mean, then mean over channels (as scikit-image with channel_axis)
+        out[k] = s[sel].reshape(len(s), -1).mean(1).mean() if mask is None else s.mean(0)[mask.numpy()].mean()
+    return out
 
 
 def kept_pairs(p_orig: torch.Tensor, p_aug: torch.Tensor, threshold: float = THRESHOLD) -> torch.Tensor:
@@ -169,10 +229,7 @@ def pair_ssims(maps: torch.Tensor, augmentations, data_range: float, masked: boo
 
     maps (A, C, H, W) in the order of `augmentations`; for rotations the base map is rotated first. Returns (A-1,)
     (the trivial self-pair excluded). masked=True averages only over pixels inside the rotated frame."""
-    if augmentations[0] != "none":
-        raise ValueError("augmentations[0] must be 'none' (the base image)")
-    if len(maps) != len(augmentations):
-        raise ValueError(f"{len(maps)} maps for {len(augmentations)} augmentations")
+    _check_order(maps, augmentations)
     out = []
     for k, aug in enumerate(augmentations[1:], start=1):
         deg = angle(aug)
@@ -180,6 +237,61 @@ def pair_ssims(maps: torch.Tensor, augmentations, data_range: float, masked: boo
         mask = rotation_mask(maps.shape[-1], deg) if masked and deg else None
         out.append(attribution_ssim(base, maps[k], data_range, mask=mask))
     return np.array(out)
+
+
+def _check_order(maps, augmentations):
+    if augmentations[0] != "none":
+        raise ValueError("augmentations[0] must be 'none' (the base image)")
+    if len(maps) != len(augmentations):
+        raise ValueError(f"{len(maps)} maps for {len(augmentations)} augmentations")
+
+
+def round_trip(maps: torch.Tensor, degrees: float) -> torch.Tensor:
+    """The maps rotated by +degrees and back by -degrees (scipy, cubic, zero fill): what the rotation of the base
+    map costs by interpolation and lost corners alone, with no model involved."""
+    return rotate_maps(rotate_maps(maps, degrees), -degrees)
+
+
+@lru_cache(maxsize=64)
+def round_trip_mask(size: int, degrees: float) -> torch.Tensor:
+    """(size, size) bool: pixels that survive `round_trip` (inside the frame both ways). Cached: do not modify."""
+    return round_trip(torch.ones(1, 1, size, size), degrees)[0, 0] > 0.5
+
+
+def image_scores(maps: dict, augmentations, pooled: dict, p99: dict, rerun: dict | None = None,
+                 rotations=ROTATIONS) -> dict:
+    """Every SSIM of one image (the core of `run`): label -> dict(
+    pairs (A-1, len(DATA_RANGES)): base (rotated like the image) vs each augmented map, one column per range;
+    masked (A-1,): pooled range, rotations averaged over the pixels inside the rotated frame only;
+    floor (len(DATA_RANGES),) or None: base vs the same method re-run on the base image with a fresh seed;
+    interp (len(rotations),), interp_masked: base vs its round trip +theta, -theta (pooled range);
+    image_max: max |attribution| over the image's variants)."""
+    out = {}
+    for m, mp in maps.items():
+        _check_order(mp, augmentations)
+        img_max = max(float(mp.abs().max()), 1e-30)
+        ranges = lambda a, b: [pooled[m], img_max, max(float(a.abs().max()), float(b.abs().max()), 1e-30), p99[m]]
+        rotated = {}
+        pairs, masked = [], []
+        for k, aug in enumerate(augmentations[1:], start=1):
+            deg = angle(aug)
+            if deg not in rotated:
+                rotated[deg] = rotate_maps(mp[:1], deg)[0]
+            base = rotated[deg]
+            pairs.append(ssim_many(base, mp[k], ranges(base, mp[k])))
+            masked.append(ssim_many(base, mp[k], [pooled[m]], mask=rotation_mask(mp.shape[-1], deg))[0] if deg
+                          else pairs[-1][0])
+        floor = None
+        if rerun is not None and m in rerun:
+            floor = ssim_many(mp[0], rerun[m][0], ranges(mp[0], rerun[m][0]))
+        interp, interp_masked = [], []
+        for deg in rotations:
+            rt = round_trip(mp[:1], deg)[0]
+            interp.append(ssim_many(mp[0], rt, [pooled[m]])[0])
+            interp_masked.append(ssim_many(mp[0], rt, [pooled[m]], mask=round_trip_mask(mp.shape[-1], deg))[0])
+        out[m] = dict(pairs=np.array(pairs), masked=np.array(masked), floor=floor, interp=np.array(interp),
+                      interp_masked=np.array(interp_masked), image_max=img_max)
+    return out
 
 
 # ---------------------------------------------------------------- attribution methods as the authors ran them
@@ -230,13 +342,31 @@ def method_settings(layer: str, nt_samples: int = 8, ig_steps: int = 25, shap_sa
     return out
 
 
+def stochastic(settings: dict) -> list[str]:
+    """The labels of `settings` whose maps depend on random draws (Noise Tunnel, GradientSHAP's baselines)."""
+    return [label for label, (m, p) in settings.items() if p.get("noise_tunnel") or m == "gradient_shap"]
+
+
+def passes_per_variant(settings: dict) -> dict:
+    """Forward (and backward) passes one variant costs per method under `settings` (Captum's design): a noise
+    tunnel multiplies by its samples, IG by its steps, GradientSHAP by n_samples, Guided Grad-CAM runs Grad-CAM
+    and Guided Backprop."""
+    out = {}
+    for label, (m, p) in settings.items():
+        k = dict(integrated_gradients=p.get("n_steps", 1), gradient_shap=p.get("n_samples", 1),
+                 guided_grad_cam=2).get(m, 1)
+        out[label] = k * (p["noise_tunnel"]["nt_samples"] if p.get("noise_tunnel") else 1)
+    return out
+
+
 def attribute_variants(model, batch: torch.Tensor, target: int, settings: dict, seed: int = 0,
-                       chunk: int = 40) -> dict:
+                       chunk: int = 40, cache: bool = False) -> dict:
     """Every method's maps for all variants of one image in one call each: label -> (A, C, H, W).
 
     IG's baseline (zero in ImageNet-normalised space) and GradientSHAP's baselines (one standard-normal image per
-    variant, as the authors draw one per call) are built here; `seed` fixes all noise. `chunk` bounds the images
-    per forward pass (memory), not the result."""
+    variant, paired with it under the noise tunnel, as the authors draw one per image) are built here; `seed` fixes all noise.
+    `chunk` bounds the images per forward pass (memory), not the result. cache=True keeps the maps on disk
+    (`attribution.attribute(cache=True)`), so a re-run reads them back instead of computing them."""
     out = {}
     for k, (label, (m, params)) in enumerate(settings.items()):
         params = dict(params)
@@ -247,25 +377,40 @@ def attribute_variants(model, batch: torch.Tensor, target: int, settings: dict, 
         if "noise_tunnel" in params:
             per = len(batch) * params.get("n_samples", 1)
             params["noise_tunnel"] = dict(params["noise_tunnel"], nt_samples_batch_size=max(1, chunk // per))
-        out[label] = attribution.attribute(model, batch, target, m, batch_size=len(batch), seed=seed + k, **params)
+        out[label] = attribution.attribute(model, batch, target, m, batch_size=len(batch), seed=seed + k,
+                                           cache=cache, **params)
     return out
 
 
 # ---------------------------------------------------------------- the experiment
 
+FLOOR_SEED = 50  # offset of the noise floor's seed from the image's (the image's methods use offsets 0..len-1)
+
+
 def run(model, originals, settings: dict, augmentations=AUGMENTATIONS, size: int = 224, seed: int = 0,
-        keep_maps_for=(), chunk: int = 40, show_progress: bool = True) -> dict:
+        keep_maps_for=(), chunk: int = 40, show_progress: bool = True, cache: bool = False,
+        noise_floor: bool = True, data_range: dict | None = None) -> dict:
     """The paper's experiment on one model: for every original, all variants in one batch through the model and
-    every method; then SSIM with data_range = each method's maximum |attribution| over the whole experiment.
+    every method; then SSIM (window 11) under every choice of `DATA_RANGES`.
+
+    noise_floor=True re-runs every stochastic method (`stochastic`) on the unaugmented image with a fresh seed:
+    the SSIM that the method's own randomness costs. `data_range` (label -> float) replaces the pooled maximum
+    (to score a few display images on another experiment's range). cache=True: maps from and to the disk cache.
 
     Returns dict(probs (N, A) of the class predicted on each original, pred (N,), kept (N, A-1) bool,
-    ssim {label: (N, A-1)}, ssim_masked {label: (N, A-1)} (rotations: only pixels inside the rotated frame),
-    ssim_image_range {label: (N, A-1)} (data_range = max |attribution| over each image's own variants),
-    image_range {label: (N,)} (those per-image maxima), data_range {label: float}, maps {i: {label: (A, C, H, W)}} for i in keep_maps_for, inputs {i: (A, C, H, W)})."""
-    from .runtime import progress
-    if tuple(augmentations)[0] != "none":
+    top1_changed (N, A-1) bool (the augmented image's top class is another), ssim {label: (N, A-1)} (pooled
+    maximum, the authors' choice), ssim_ranges {range: {label: (N, A-1)}},
+    ssim_masked {label: (N, A-1)} (rotations: only pixels inside the rotated frame), noise_floor {range: {label:
+    (N,)}} (stochastic labels), interpolation / interpolation_masked {label: (N, rotations)} (the base map's
+    round trip for each rotation among `augmentations`, in their order; pooled range), data_range {label: float}
+    (pooled max), data_range_p99 {label: float}, image_range {label: (N,)}, maps {i: {label: (A, C, H, W)}} and
+    inputs {i: (A, C, H, W)} for i in keep_maps_for, floor_maps {i: {label: (1, C, H, W)}} likewise)."""
+    from .runtime import progress, thread_map
+    augmentations = tuple(augmentations)
+    if augmentations[0] != "none":
         raise ValueError("augmentations must start with 'none'")
-    probs, preds, all_maps, inputs = [], [], [], {}
+    noisy = {k: settings[k] for k in stochastic(settings)} if noise_floor else {}
+    probs, preds, changed, all_maps, reruns, inputs = [], [], [], [], [], {}
     bar = progress(list(enumerate(originals)), desc="images", disable=not show_progress)
     for i, img in bar:
         batch = augmented_batch(img, augmentations, size)
@@ -273,25 +418,36 @@ def run(model, originals, settings: dict, augmentations=AUGMENTATIONS, size: int
         c = int(p[0].argmax())
         preds.append(c)
         probs.append(p[:, c])
-        all_maps.append(attribute_variants(model, batch, c, settings, seed=seed * 100_003 + i * 101,
-                                            chunk=chunk))
+        changed.append(p[1:].argmax(1) != c)
+        s = seed * 100_003 + i * 101
+        all_maps.append(attribute_variants(model, batch, c, settings, seed=s, chunk=chunk, cache=cache))
+        reruns.append(attribute_variants(model, batch[:1], c, noisy, seed=s + FLOOR_SEED, chunk=chunk, cache=cache)
+                      if noisy else {})
         if i in keep_maps_for:
             inputs[i] = batch
     probs = torch.stack(probs)
     kept = kept_pairs(probs[:, 0], probs[:, 1:])
     labels = list(settings)
-    data_range = {m: max(float(maps[m].abs().max()) for maps in all_maps) for m in labels}
-    ssim = {m: np.stack([pair_ssims(maps[m], augmentations, data_range[m]) for maps in all_maps]) for m in labels}
-    masked = {m: np.stack([pair_ssims(maps[m], augmentations, data_range[m], masked=True) for maps in all_maps])
-              for m in labels}
-    # the same SSIM with data_range = max |attribution| over the image's own variants (not the experiment's):
-    # shows how much the scores depend on which images an experiment pools
-    own = {m: np.stack([pair_ssims(maps[m], augmentations, max(float(maps[m].abs().max()), 1e-30))
-                        for maps in all_maps]) for m in labels}
-    return dict(probs=probs, pred=torch.tensor(preds), kept=kept, ssim=ssim, ssim_masked=masked,
-                ssim_image_range=own, data_range=data_range,
-                image_range={m: np.array([float(maps[m].abs().max()) for maps in all_maps]) for m in labels}, maps={i: all_maps[i] for i in keep_maps_for if i < len(all_maps)}, inputs=inputs,
-                augmentations=tuple(augmentations))
+    pooled = {m: max(float(mp[m].abs().max()) for mp in all_maps) for m in labels}
+    pooled.update({m: float(v) for m, v in (data_range or {}).items() if m in pooled})
+    p99 = {m: max(float(np.percentile(np.concatenate([mp[m].abs().numpy().ravel() for mp in all_maps]), 99)),
+                  1e-30) for m in labels}
+    rotations = tuple(angle(a) for a in augmentations if angle(a))
+    scores = thread_map(lambda i: image_scores(all_maps[i], augmentations, pooled, p99, reruns[i], rotations),
+                        range(len(all_maps)))
+    col = lambda key, m: np.stack([sc[m][key] for sc in scores])
+    ranges = {r: {m: col("pairs", m)[..., j] for m in labels} for j, r in enumerate(DATA_RANGES)}
+    floor = {r: {m: np.array([sc[m]["floor"][j] for sc in scores]) for m in noisy} for j, r in enumerate(DATA_RANGES)}
+    return dict(probs=probs, pred=torch.tensor(preds), kept=kept, top1_changed=torch.stack(changed),
+                augmentations=augmentations,
+                ssim=ranges["pooled_max"], ssim_ranges=ranges, ssim_masked={m: col("masked", m) for m in labels},
+                noise_floor=floor if noisy else {}, stochastic=list(noisy),
+                interpolation={m: col("interp", m) for m in labels},
+                interpolation_masked={m: col("interp_masked", m) for m in labels},
+                data_range=pooled, data_range_p99=p99,
+                image_range={m: np.array([sc[m]["image_max"] for sc in scores]) for m in labels},
+                maps={i: all_maps[i] for i in keep_maps_for if i < len(all_maps)}, inputs=inputs,
+                floor_maps={i: reruns[i] for i in keep_maps_for if i < len(reruns)})
 
 
 def summarize(out: dict, which: str = "ssim") -> dict:

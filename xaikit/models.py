@@ -169,6 +169,7 @@ _BY_MODEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # model -> 
 # `logits` pads every batch to a multiple of ROWS, so an image's output does not depend on the batch size the
 # plan picked or on where the image fell in the batches (tests/test_throughput.py checks this).
 ROWS = 4
+_PAD_ROWS = 0   # padding rows in the batch being forwarded now (ForwardCounter leaves them out)
 _TUNING = False
 
 
@@ -295,6 +296,7 @@ def logits(model: nn.Module, x: torch.Tensor, batch_size: int | None = None, *, 
 
     Default batching is the model's `forward_plan` (batch size and memory format); an explicit `batch_size`
     keeps the plan's memory format."""
+    global _PAD_ROWS
     dev = next(model.parameters()).device
     if plan is None and x.ndim == 4:
         plan = forward_plan(model, tuple(x.shape[1:]))
@@ -305,9 +307,13 @@ def logits(model: nn.Module, x: torch.Tensor, batch_size: int | None = None, *, 
         for i in range(0, len(x), bs):
             xb = x[i:i + bs].to(dev)
             k = len(xb)
-            if k % ROWS:   # pad a short batch with copies of its last image (see ROWS)
-                xb = torch.cat([xb, xb[-1:].expand(ROWS - k % ROWS, *xb.shape[1:])])
-            out.append(model(xb.contiguous(memory_format=torch.channels_last) if cl else xb)[:k].float().cpu())
+            if k % ROWS:   # pad a short batch with copies of its last image (see ROWS); not counted as images
+                _PAD_ROWS = ROWS - k % ROWS
+                xb = torch.cat([xb, xb[-1:].expand(_PAD_ROWS, *xb.shape[1:])])
+            try:
+                out.append(model(xb.contiguous(memory_format=torch.channels_last) if cl else xb)[:k].float().cpu())
+            finally:
+                _PAD_ROWS = 0
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -440,8 +446,8 @@ def load_model(name: str, device: str | torch.device = "cpu", **kw) -> ImageClas
 
 
 class ForwardCounter:
-    """Counts forward calls and images (batch rows, including the few padding rows `logits` adds) through a
-    model; use `with count_forward(model) as c`."""
+    """Counts forward calls and images through a model (not the few padding rows `logits` adds: the count says
+    how many images an experiment needed); use `with count_forward(model) as c`."""
 
     def __init__(self):
         self.calls = 0
@@ -451,7 +457,7 @@ class ForwardCounter:
         if _TUNING:   # forward_plan's timing passes are not the experiment's
             return
         self.calls += 1
-        self.images += int(inputs[0].shape[0])
+        self.images += int(inputs[0].shape[0]) - _PAD_ROWS
 
     def as_dict(self):
         return {"forward_calls": self.calls, "images_forwarded": self.images}

@@ -185,12 +185,12 @@ def test_run_uses_the_same_pairs_for_every_method_and_is_seeded(tiny):
     R.run(tiny, imgs[:1], {"Saliency": ("saliency", {})}, size=32, show_progress=False)  # forward plan, uncounted
     with models.count_forward(tiny) as c:
         out = R.run(tiny, imgs, settings, size=32, seed=0, keep_maps_for=(0, 1), show_progress=False)
-    # predictions 2 x 10, padded to 12 (models.ROWS); per variant: saliency 2 + IG 3 + GBP 2 + GGC 2 x 2 +
+    # predictions 2 x 10 (padding rows are not counted); per variant: saliency 2 + IG 3 + GBP 2 + GGC 2 x 2 +
     # GradientSHAP 2 x 1 + deconvolution 2; the noise floor re-runs the five stochastic methods once per image
     per = R.passes_per_variant(settings)
     assert per == {"Saliency": 2, "Integrated Gradients": 3, "Guided Backprop": 2, "Guided Grad-CAM": 4,
                    "GradientSHAP": 2, "Deconvolution": 2}
-    assert models.ROWS == 4 and c.images == 2 * (12 + 10 * 15 + (15 - 3))
+    assert c.images == 2 * (10 + 10 * 15 + (15 - 3))
     assert out["kept"].shape == out["top1_changed"].shape == (2, 9)
     summ = R.summarize(out)
     assert len({v["n"] for v in summ.values()}) == 1 and summ["Saliency"]["n"] == int(out["kept"].sum())
@@ -247,7 +247,7 @@ def test_run_with_cache_reads_the_maps_back(tiny, tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache" / "maps").glob("*.pt"))) == len(settings) + len(R.stochastic(settings))
     with models.count_forward(tiny) as c:
         second = R.run(tiny, imgs, settings, size=32, seed=1, cache=True, show_progress=False)
-    assert c.images == 12  # the predictions only (10 padded to 12): every map came from the cache
+    assert c.images == 10  # the predictions only: every map came from the cache
     for m in settings:
         assert np.array_equal(second["ssim"][m], first["ssim"][m]), m
     for m in first["stochastic"]:

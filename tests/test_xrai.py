@@ -134,3 +134,81 @@ def test_bad_input_raises(image):
     bad[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         xrai.segments(bad)
+
+
+def _three_blocks():
+    """A dense block A (10 px, value 10), a small block C (10 px, value 6), a large block D (100 px, value 7)."""
+    a = np.zeros((12, 12))
+    masks = np.zeros((3, 12, 12), bool)
+    masks[0, 0, :10] = True                      # A
+    masks[1, 1, :10] = True                      # C
+    masks[2, 2:12, 0:10] = True                  # D
+    a[masks[0]], a[masks[1]], a[masks[2]] = 10.0, 6.0, 7.0
+    return a, masks
+
+
+def test_union_gain_prefers_the_addition_that_dilutes_the_mask_least():
+    """What differs between the gains: after A, "difference" takes the denser D (7 > 6); "union" takes C, whose
+    union with A has the higher mean ((100 + 60) / 20 = 8 > (100 + 700) / 110)."""
+    a, masks = _three_blocks()
+    d = xrai.regions(a, masks, min_pixel_diff=1, gain="difference")
+    u = xrai.regions(a, masks, min_pixel_diff=1, gain="union")
+    block = lambda r, k: set(r.regions[k])
+    A, C, D = (set(np.flatnonzero(m)) for m in masks)
+    assert [block(d, k) for k in range(3)] == [A, D, C]
+    assert [block(u, k) for k in range(3)] == [A, C, D]
+    assert d.gains[:3].tolist() == [10.0, 7.0, 6.0]
+    np.testing.assert_allclose(u.gains[:3], [10.0, 8.0, 860 / 120])      # the mean of the mask after each step
+    assert d.gain == "difference" and u.gain == "union"
+    # the leftover (pixels in no segment, value 0) comes last in both
+    assert set(u.regions[-1]) == set(np.flatnonzero(~masks.any(0))) == set(d.regions[-1])
+    # union: ranks and heat map follow the selection order (the trajectory), not the gains
+    assert u.ranks[0, 0] == 1 and u.ranks[1, 0] == 2 and u.ranks[5, 5] == 3 and u.ranks[0, 11] == 4
+    assert u.heatmap[0, 0] > u.heatmap[1, 0] > u.heatmap[5, 5] > u.heatmap[0, 11] == 0.0
+    # difference: ranks by gain, heat map = gain (PAIR)
+    assert d.ranks[5, 5] == 2 and d.heatmap[5, 5] == 7.0 and d.heatmap[1, 0] == 6.0
+
+
+def _union_reference(attr, masks, min_pixel_diff):
+    """Algorithm 1 with the union gain, written plainly (PAIR's loop with g_s = mean of A over s U M)."""
+    current = np.zeros(attr.shape, bool)
+    remaining = list(range(len(masks)))
+    trace = []
+    while True:
+        best, best_k, drop = -np.inf, None, []
+        for k in remaining:
+            if (masks[k] & ~current).sum() < min_pixel_diff:
+                drop.append(k)
+                continue
+            g = attr[masks[k] | current].mean()
+            if g > best:
+                best, best_k = g, k
+        remaining = [k for k in remaining if k not in drop]
+        if not remaining:
+            break
+        trace.append((np.flatnonzero(masks[best_k] & ~current), best))
+        current |= masks[best_k]
+        remaining.remove(best_k)
+    return trace
+
+
+def test_union_gain_equals_a_plain_reference_loop_on_a_real_image(image, smooth_attr):
+    small = torch.nn.functional.interpolate(image[None], size=112, mode="area")[0]
+    masks = xrai.segments(small)
+    a2 = xrai.reduce_channels(smooth_attr[::2, ::2])
+    ref = _union_reference(a2, masks, xrai.MIN_PIXEL_DIFF)
+    ours = xrai.regions(a2, masks, gain="union")
+    assert len(ref) > 10
+    assert len(ours.regions) in (len(ref), len(ref) + 1)             # + the leftover, if any
+    for (idx, g), mine, gm in zip(ref, ours.regions, ours.gains):
+        np.testing.assert_array_equal(mine, idx)
+        assert gm == pytest.approx(g, rel=1e-9, abs=1e-12)
+    # both gains start from the same region (with M empty they are the same number) and both partition the image
+    diff = xrai.regions(a2, masks)
+    np.testing.assert_array_equal(diff.regions[0], ours.regions[0])
+    for r in (ours, diff):
+        assert sum(len(i) for i in r.regions) == a2.size and r.trajectory()[-1].all()
+    # the union variant's heat map ranks regions in selection order
+    assert all(ours.heatmap.flat[r[0]] > ours.heatmap.flat[s[0]] for r, s in zip(ours.regions, ours.regions[1:]))
+    with pytest.raises(ValueError, match="unknown gain"):
+        xrai.regions(a2, masks, gain="sum")

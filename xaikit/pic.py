@@ -10,8 +10,18 @@ between the fully removed image and the original, kept monotone (running maximum
 of the information axis, aggregated over images by the per-point median, and summarised by the area under
 the median curve (Table 1).
 
+Two definitions of the curves (both computed from the same raw points, `ImagePIC`):
+- PAIR's code (`ImagePIC.sic` / `ImagePIC.aic`, `aggregate`): both axes rescaled between the fully removed image
+  (0) and the original (1), running maximum, per-image curves on 1,001 points, per-point median over images.
+  AIC's per-image curve is 0/1 (top-1 kept or not), so its median is a median of 0/1 steps.
+- The paper's text (`text_points`, `text_curve`): information = WebP size of the bokeh image / the original's
+  (no rescaling), SIC = softmax of the class on the bokeh image / on the original, AIC = accuracy (share of
+  bokeh images that keep the class) per bin of information level, all images' points pooled; SIC takes the
+  median per bin (Fig. 9 shows "median" curves). No image is skipped.
+
 Speed: all thresholds and all methods of one image go through the model together (batches of
-`batch_size`); SIC and AIC come from the same images; the original's and the fully removed image's WebP
+`batch_size`); identical keep masks (two methods that keep the same pixels at a threshold) are built, encoded
+and classified once; SIC and AIC come from the same images; the original's and the fully removed image's WebP
 sizes and predictions are computed once per image. The rebuild triangulates once for the three channels
 (PAIR: once per channel) with the same scipy (Qhull) Delaunay as PAIR's griddata, finds each removed pixel's
 triangle by scanning every triangle's bounding box with exact integer orientation tests (compiled with numba;
@@ -22,7 +32,10 @@ scan release the GIL), as are the WebP encodings.
 from __future__ import annotations
 
 import io
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -197,6 +210,24 @@ class ImagePIC:
     info: dict = field(default_factory=dict)      # method -> (T,) bytes
     softmax: dict = field(default_factory=dict)   # method -> (T,) softmax of `label`
     correct: dict = field(default_factory=dict)   # method -> (T,) top-1 == label
+    n_unique: int = 0                             # distinct bokeh images built (identical keep masks once)
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("label", "info_orig", "info_removed", "softmax_orig", "softmax_removed",
+                                           "correct_removed", "n_unique")}
+        d["thresholds"] = [float(t) for t in self.thresholds]
+        d["info"] = {k: [int(v) for v in x] for k, x in self.info.items()}
+        d["softmax"] = {k: [float(v) for v in x] for k, x in self.softmax.items()}
+        d["correct"] = {k: [bool(v) for v in x] for k, x in self.correct.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ImagePIC":
+        return cls(int(d["label"]), int(d["info_orig"]), int(d["info_removed"]), float(d["softmax_orig"]),
+                   float(d["softmax_removed"]), bool(d["correct_removed"]), tuple(d["thresholds"]),
+                   {k: np.array(x, dtype=np.int64) for k, x in d["info"].items()},
+                   {k: np.array(x, dtype=np.float64) for k, x in d["softmax"].items()},
+                   {k: np.array(x, dtype=bool) for k, x in d["correct"].items()}, int(d.get("n_unique", 0)))
 
     def sic(self, method, min_pred_value=0.8, keep_monotonous=True, num_points=1000):
         """(curve_y on 1,001 points, None) or (None, why the image is skipped)."""
@@ -255,12 +286,17 @@ def aggregate(curves, how: str = "median") -> tuple[np.ndarray, float]:
 
 def pic_image(model, image: torch.Tensor, saliency: dict, *, thresholds=THRESHOLDS, mode: str = "rebuild",
               random: np.ndarray | None = None, sigma: float = 10.0, webp_quality: int = 100,
-              batch_size: int = 64) -> tuple[ImagePIC, dict]:
+              batch_size: int | None = None, cache: bool = False) -> tuple[ImagePIC, dict | None]:
     """Raw PIC data of one image (C, H, W) in [0, 1] for every 2-D saliency map in `saliency` (name -> (H, W)).
 
     The image is quantised to uint8 first (PAIR's input format); the label is the model's own top-1 on it.
     All bokeh images (every method, every threshold) plus the original and the fully removed image go through
-    the model in one batched pass. Returns the ImagePIC and the bokeh images {method: (T, H, W, C) uint8}.
+    the model in one batched pass; identical keep masks are built and classified once. Returns the ImagePIC and
+    the bokeh images {method: (T, H, W, C) uint8}.
+
+    cache=True keeps the ImagePIC in data/cache/pic under a content hash of everything it depends on (model
+    weights, image, maps, thresholds, mode, seed mask, sigma, WebP quality, library versions, this module's
+    source); on a hit the bokeh images are not rebuilt and None is returned in their place.
     """
     if mode not in MODES:
         raise ValueError(f"unknown bokeh mode {mode!r}: use one of {MODES}")
@@ -272,13 +308,29 @@ def pic_image(model, image: torch.Tensor, saliency: dict, *, thresholds=THRESHOL
         raise ValueError("mode 'rebuild' needs the random seed mask (pic.random_mask(h, w, 0.01, seed))")
     empty = np.zeros((h, w), dtype=bool) | (random if random is not None else False)
     names = list(saliency)
-    keeps = [empty]
+    maps = {}
     for name in names:
         s = saliency[name]
         s = s.detach().cpu().numpy() if isinstance(s, torch.Tensor) else np.asarray(s)
         if s.shape != (h, w):
             raise ValueError(f"saliency[{name!r}] must be (H, W) = {(h, w)}; got {s.shape}")
-        keeps.extend(keep_masks(s, thresholds, random))
+        maps[name] = s
+    path = None
+    if cache:
+        from .runtime import cache_dir, digest, versions
+        key = digest(model, img, maps, list(thresholds), mode, random, sigma, webp_quality, versions(),
+                     Path(__file__).read_text())
+        path = cache_dir("pic") / f"{mode}_{key}.json"
+        if path.is_file():
+            return ImagePIC.from_dict(json.loads(path.read_text())), None
+    keeps = [empty]
+    for name in names:
+        keeps.extend(keep_masks(maps[name], thresholds, random))
+    # Identical keep masks (e.g. two region methods that keep the same regions) are made once.
+    first, where = {}, []
+    for i, k in enumerate(keeps):
+        where.append(first.setdefault(np.packbits(k).tobytes(), i))
+    unique = sorted(set(where))
     blurred = gaussian(img, sigma) if mode == "blur" else None
 
     def make(i):    # one task: a bokeh image (i = -1: the original) and its WebP size, so threads overlap both
@@ -286,23 +338,158 @@ def pic_image(model, image: torch.Tensor, saliency: dict, *, thresholds=THRESHOL
         return b, webp_size(b, webp_quality)
 
     # Most kept pixels first: those rebuilds take longest.
-    order = [-1] + sorted(range(len(keeps)), key=lambda i: -int(keeps[i].sum()))
+    order = [-1] + sorted(unique, key=lambda i: -int(keeps[i].sum()))
     done = dict(zip(order, runtime.thread_map(make, order)))
-    bok = np.stack([done[i][0] for i in range(len(keeps))])
-    sizes = np.array([done[i][1] for i in range(-1, len(keeps))], dtype=np.int64)
+    bok = np.stack([done[where[i]][0] for i in range(len(keeps))])
+    sizes = np.array([done[-1][1]] + [done[where[i]][1] for i in range(len(keeps))], dtype=np.int64)
     T = len(thresholds)
     images = {n: bok[1 + i * T: 1 + (i + 1) * T] for i, n in enumerate(names)}
-    batch = np.concatenate([img[None], bok])
-    prob = model.predict(to_tensor(batch), batch_size=batch_size)
+    batch = np.concatenate([img[None], np.stack([done[i][0] for i in unique])])
+    prob_u = model.predict(to_tensor(batch), batch_size=batch_size)
+    pos = {i: 1 + j for j, i in enumerate(unique)}
+    prob = prob_u[[0] + [pos[where[i]] for i in range(len(keeps))]]
     label = int(prob[0].argmax())
     sm = prob[:, label].numpy().astype(np.float64)
     top1 = (prob.argmax(1) == label).numpy()
-    T = len(thresholds)
     out = ImagePIC(label, int(sizes[0]), int(sizes[1]), float(sm[0]), float(sm[1]), bool(top1[1]), tuple(thresholds))
     for i, n in enumerate(names):
         sl = slice(2 + i * T, 2 + (i + 1) * T)
         out.info[n], out.softmax[n], out.correct[n] = sizes[sl], sm[sl], top1[sl]
+    out.n_unique = len(unique)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(out.as_dict()))
+        os.replace(tmp, path)
     return out, images
+
+
+# ------------------------------------------------------------------------- the paper text's definition
+
+def text_points(r: ImagePIC, method: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """One image's PIC points as the paper's text defines them: x = WebP size of the image / the original's
+    (clipped to [0, 1]); y = SIC: softmax of the class on the image / on the original (clipped to [0, 1]),
+    AIC: 1 if the image keeps the class, else 0. The fully removed image and the original (x = y = 1) included,
+    then one point per threshold."""
+    if metric not in ("sic", "aic"):
+        raise ValueError(f"metric must be 'sic' or 'aic', got {metric!r}")
+    info = np.concatenate([[r.info_removed, r.info_orig], np.asarray(r.info[method], float)])
+    if metric == "sic":
+        y = np.concatenate([[r.softmax_removed, r.softmax_orig], np.asarray(r.softmax[method], float)])
+        y = y / r.softmax_orig
+    else:
+        y = np.concatenate([[float(r.correct_removed), 1.0], np.asarray(r.correct[method], float)])
+    return np.clip(info / r.info_orig, 0.0, 1.0), np.clip(y, 0.0, 1.0)
+
+
+def text_curve(x, y, metric: str, bins: int = 20) -> tuple[np.ndarray, np.ndarray, float]:
+    """The paper text's curve from pooled points (x, y) of all images (1-D, or (images, points) arrays):
+    per bin of information level ([0, 1] in `bins` equal bins, the last one closed), AIC: the mean of y
+    (accuracy), SIC: the median of y. Empty bins take the value interpolated linearly between the nearest
+    filled bins (held flat beyond the first and last). Returns (bin centres, values, area = mean of values)."""
+    x = np.asarray(x, float).ravel()
+    y = np.asarray(y, float).ravel()
+    if x.shape != y.shape or x.size == 0:
+        raise ValueError(f"x and y must be non-empty and of one shape, got {x.shape} and {y.shape}")
+    b = np.minimum((x * bins).astype(np.int64), bins - 1)
+    cnt = np.bincount(b, minlength=bins)
+    if metric == "aic":
+        val = np.bincount(b, weights=y, minlength=bins) / np.maximum(cnt, 1)
+    elif metric == "sic":
+        o = np.lexsort((y, b))
+        ys = y[o]
+        start = np.cumsum(cnt) - cnt
+        lo, hi = start + np.maximum(cnt - 1, 0) // 2, start + cnt // 2
+        val = np.where(cnt > 0, 0.5 * (ys[np.minimum(lo, len(ys) - 1)] + ys[np.minimum(hi, len(ys) - 1)]), 0.0)
+    else:
+        raise ValueError(f"metric must be 'sic' or 'aic', got {metric!r}")
+    centres = (np.arange(bins) + 0.5) / bins
+    full = cnt > 0
+    val = np.interp(centres, centres[full], val[full])
+    return centres, val, float(val.mean())
+
+
+def _fill_empty(val: np.ndarray, filled: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Row-wise np.interp(centres, centres[filled], val[filled]) for (B, bins) arrays (every row has a filled bin)."""
+    B, n = val.shape
+    pos = np.arange(n)
+    prev = np.maximum.accumulate(np.where(filled, pos, -1), axis=1)
+    nxt = np.minimum.accumulate(np.where(filled, pos, n)[:, ::-1], axis=1)[:, ::-1]
+    rows = np.arange(B)[:, None]
+    p_ok, n_ok = prev >= 0, nxt < n
+    vp = val[rows, np.clip(prev, 0, n - 1)]
+    vn = val[rows, np.clip(nxt, 0, n - 1)]
+    cp, cn = centres[np.clip(prev, 0, n - 1)], centres[np.clip(nxt, 0, n - 1)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lin = vp + (vn - vp) * np.where(cn > cp, (centres - cp) / np.where(cn > cp, cn - cp, 1), 0.0)
+    return np.where(filled, val, np.where(p_ok & n_ok, lin, np.where(p_ok, vp, vn)))
+
+
+def text_area_resampled(X, Y, metric: str, bins: int, idx) -> np.ndarray:
+    """`text_curve`'s area on many resamples of images at once: X, Y (images, points) arrays, idx (B, n) the
+    image indices of each resample (repeats allowed). Equal to [text_curve(X[i], Y[i], metric, bins)[2] for i
+    in idx], without building the resampled arrays (each image weighs its multiplicity in the resample)."""
+    X, Y = np.asarray(X, float), np.asarray(Y, float)
+    idx = np.asarray(idx, dtype=np.int64)
+    n, P = X.shape
+    B = len(idx)
+    W = np.zeros((B, n))
+    np.add.at(W, (np.repeat(np.arange(B), idx.shape[1]), idx.ravel()), 1.0)
+    b = np.minimum((X * bins).astype(np.int64), bins - 1).ravel()         # bin of every point
+    img = np.repeat(np.arange(n), P)
+    y = Y.ravel()
+    centres = (np.arange(bins) + 0.5) / bins
+    val = np.zeros((B, bins))
+    cnt = np.zeros((B, bins))
+    if metric == "aic":
+        S = np.zeros((n, bins))
+        C = np.zeros((n, bins))
+        np.add.at(S, (img, b), y)
+        np.add.at(C, (img, b), 1.0)
+        cnt = W @ C
+        val = (W @ S) / np.maximum(cnt, 1)
+    elif metric == "sic":
+        for k in range(bins):
+            sel = np.flatnonzero(b == k)
+            if not sel.size:
+                continue
+            sel = sel[np.argsort(y[sel], kind="stable")]
+            w = W[:, img[sel]]                                      # (B, points in bin k), sorted by y
+            tot = w.sum(1)
+            cw = np.cumsum(w, axis=1)
+            lo = (cw <= ((tot - 1) // 2)[:, None]).sum(1)
+            hi = (cw <= (tot // 2)[:, None]).sum(1)
+            ys = y[sel]
+            last = len(sel) - 1
+            val[:, k] = np.where(tot > 0, 0.5 * (ys[np.minimum(lo, last)] + ys[np.minimum(hi, last)]), 0.0)
+            cnt[:, k] = tot
+    else:
+        raise ValueError(f"metric must be 'sic' or 'aic', got {metric!r}")
+    return _fill_empty(val, cnt > 0, centres).mean(1)
+
+
+def median_area_resampled(curves, idx, chunk: int = 100) -> np.ndarray:
+    """The area under the per-point median curve (PAIR's Table 1 statistic) on many resamples of images:
+    curves (images, points) on `curve_x`, idx (B, n) image indices per resample. Equal to
+    [area(np.median(curves[i], 0)) for i in idx]."""
+    curves = np.asarray(curves, float)
+    idx = np.asarray(idx, dtype=np.int64)
+    C = np.ascontiguousarray(curves.T)                              # (points, images)
+    m = idx.shape[1]
+    k = [(m - 1) // 2, m // 2]
+    out = np.empty(len(idx))
+    x = curve_x(curves.shape[1] - 1)
+    for s in range(0, len(idx), chunk):
+        part = np.sort(C[:, idx[s:s + chunk]], axis=-1)             # (points, chunk, m)
+        med = 0.5 * (part[..., k[0]] + part[..., k[1]])
+        out[s:s + chunk] = np.trapezoid(med.T, x, axis=1)
+    return out
+
+
+def text_arrays(rows, method: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images, points) arrays of x and y (`text_points`) for a list of ImagePIC rows."""
+    pts = [text_points(r, method, metric) for r in rows]
+    return np.stack([p[0] for p in pts]), np.stack([p[1] for p in pts])
 
 
 def information_level(images, reference, quality: int = 100) -> np.ndarray:

@@ -8,6 +8,8 @@ Interpolation: scipy's RectBivariateSpline of degree 3, through the nodes (s = 0
 Attributions of the input (127, 127), with the inputs scaled to [0, 1] (x / 255) as images are:
 Gradient, Gradient x Input, and Integrated Gradients from the black baseline (0, 0) along the straight path.
 The axiom: attr(x_i) >= epsilon * delta_y_i, where delta_y_i = f(x) - f(x with x_i = 0).
+
+`completeness` checks IG's completeness axiom (sum of attributions = f(x) - f(baseline)) on a real model.
 """
 from __future__ import annotations
 
@@ -78,3 +80,55 @@ def region_failures(out: dict, epsilon: float) -> np.ndarray:
     """Per function: True where IG summed over both pixels (the region) fails the axiom for removing both,
     attr(x1) + attr(x2) >= epsilon * (f(peak) - f(0, 0))."""
     return out["ig_sum"] < epsilon * (out["f_peak"] - out["f_baseline"])
+
+
+def completeness(model, x, target, maps, baselines: str = "black", batch_size: int | None = None) -> dict:
+    """IG's completeness on a model, per image: the sum of the attributions `maps` (N, C, H, W) against
+    f(x) - f(baseline) for the target logit f (Sundararajan et al.'s axiom; for several baselines, the maps'
+    mean against the mean of f over them). `baselines`: 'black', 'white' or 'black_white' ([0, 1] images).
+
+    Returns per image: `attr_sum`, `delta` (f(x) - f(baseline)), `gap` (attr_sum - delta) and `rel_gap`
+    (|gap| / |delta|)."""
+    import torch
+
+    from . import attribution, models
+    x = x.detach().float()
+    t = torch.as_tensor(target).long().flatten()
+    if t.numel() == 1:
+        t = t.expand(len(x))
+    if len(t) != len(x) or maps.shape != x.shape:
+        raise ValueError(f"need one target and one map per image: x {tuple(x.shape)}, maps {tuple(maps.shape)}, "
+                         f"targets {len(t)}")
+    base = attribution.baseline(baselines, x)                           # (K, N, C, H, W)
+    rows = torch.arange(len(x))
+    fx = models.logits(model, x, batch_size)[rows, t].double().numpy()
+    fb = np.mean([models.logits(model, b, batch_size)[rows, t].double().numpy() for b in base], axis=0)
+    s = maps.double().sum((1, 2, 3)).numpy()
+    delta = fx - fb
+    return {"attr_sum": s, "delta": delta, "gap": s - delta,
+            "rel_gap": np.abs(s - delta) / np.maximum(np.abs(delta), 1e-12)}
+
+
+def ig_pair_style(model, x, target, baselines: str = "black", steps: int = 100, chunk: int = 25):
+    """IG as PAIR's `saliency` computes it inside XRAI: `steps` points alpha = linspace(0, 1, steps), both ends
+    included, gradients summed and divided by `steps`; several baselines averaged. For comparing completeness
+    with the kit's Gauss-Legendre IG. x (N, C, H, W) in [0, 1]; returns (N, C, H, W)."""
+    import torch
+
+    from . import attribution
+    model.eval()
+    t = torch.as_tensor(target).long().flatten()
+    if t.numel() == 1:
+        t = t.expand(len(x))
+    alphas = torch.linspace(0.0, 1.0, steps)
+    out = torch.zeros_like(x, dtype=torch.float32)
+    base = attribution.baseline(baselines, x)
+    for b in base:
+        for i in range(len(x)):
+            total = torch.zeros_like(x[i], dtype=torch.float32)
+            for a in alphas.split(chunk):
+                z = (b[i] + a[:, None, None, None] * (x[i] - b[i])).detach().requires_grad_(True)
+                g, = torch.autograd.grad(model(z)[:, int(t[i])].sum(), z)
+                total += g.sum(0)
+            out[i] += (x[i] - b[i]) * total / steps
+    return out / len(base)

@@ -10,6 +10,18 @@ segmentation on the image rescaled to [-1, 1] at 224 x 224, sigma 0.8, min_size 
 regions that add fewer than `min_pixel_diff` = 50 new pixels are dropped. The paper's "ignore segments smaller
 than 20 pixels" is `min_area` (a no-op next to min_size 150, kept for other settings).
 
+Two gain functions (the paper's footnote 2: "Both s \\ M and s U M are possible as gain functions. We report
+results on union"):
+- `gain="difference"` (default; PAIR's code): g_s = mean attribution over s \\ M, the part of s not yet covered.
+  The heat map gives each added region its gain; ranks sort the regions by gain (PAIR's output).
+- `gain="union"` (what Table 1 reports, by the footnote): g_s = mean attribution over s U M, the whole mask
+  after adding s. Union gains along the trajectory are not monotone (adding a dense region can raise the mean of
+  the mask), and they describe the mask, not the region, so the region order is the trajectory itself (Algorithm
+  1: "the trajectory of masks as the importance ranking"): ranks are the selection order and the heat map
+  decreases along it ((T - t) / T for the t-th of T regions, the leftover 0). With an empty mask both gains are
+  the segment's mean, so both variants pick the same first region; they part when a dense mask M makes the
+  union prefer a small addition that dilutes M little over a larger one of higher density.
+
 Felzenszwalb: `engine="numba"` (default when numba is installed) gives labels identical to scikit-image's
 `felzenszwalb` (tested on real images at every scale) about 5x faster for the six scales: the edge weights are
 computed and sorted once for all scales, not once per scale, and the union-find halves paths and unites by size
@@ -50,18 +62,23 @@ SEG_SIZE = (224, 224)   # segmentation resolution (PAIR resizes to this)
 class XRAIResult:
     """One image's XRAI output.
 
-    heatmap: (H, W) float, each pixel holds the gain of the region that covered it (leftover: its mean).
-    ranks: (H, W) int, 1 = the region with the highest gain (PAIR's `flatten_xrai_segments` output).
+    heatmap: (H, W) float. gain "difference": each pixel holds the gain of the region that covered it (leftover:
+      its mean). gain "union": (T - t) / T for the t-th of the T selected regions, the leftover 0.
+    ranks: (H, W) int, 1 = the most important region: the highest gain ("difference", PAIR's
+      `flatten_xrai_segments` output) or the first selected ("union").
     regions: flat pixel indices of each added region (its not-yet-covered part), in selection order; the
       leftover (pixels no segment covered) comes last when there is one.
-    gains: the gain of each entry of `regions`.
+    gains: the gain of each entry of `regions` (for "union": the mean attribution of the mask after adding it;
+      the leftover's entry is the mean of the whole image).
     shape: (H, W).
+    gain: "difference" or "union".
     """
     heatmap: np.ndarray
     ranks: np.ndarray
     regions: list
     gains: np.ndarray
     shape: tuple
+    gain: str = "difference"
 
     def trajectory(self) -> np.ndarray:
         """The masks M_1 subset M_2 subset ... (T, H, W) bool, in selection order (Algorithm 1's T)."""
@@ -253,12 +270,19 @@ def _pack_rows(S: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(keys.T)
 
 
-def regions(attr2d, masks, min_pixel_diff: int = MIN_PIXEL_DIFF) -> XRAIResult:
+GAINS = ("difference", "union")
+
+
+def regions(attr2d, masks, min_pixel_diff: int = MIN_PIXEL_DIFF, gain: str = "difference") -> XRAIResult:
     """The greedy part of XRAI on a 2-D attribution map and (K, H, W) boolean segments.
 
-    Each step adds the segment whose part not yet covered has the highest mean attribution (ties: the first
-    segment), drops segments that would add fewer than `min_pixel_diff` pixels, and stops when none is left.
+    Each step adds the segment with the highest gain (ties: the first segment), drops segments that would add
+    fewer than `min_pixel_diff` pixels, and stops when none is left. `gain`: "difference" (PAIR's code: mean
+    attribution of the part not yet covered) or "union" (the paper's footnote: mean attribution of the mask
+    after adding the segment); see the module docstring.
     """
+    if gain not in GAINS:
+        raise ValueError(f"unknown gain {gain!r}: use one of {GAINS}")
     a = np.asarray(attr2d, dtype=np.float64)
     if a.ndim != 2:
         raise ValueError(f"attr2d must be (H, W); got shape {a.shape}")
@@ -278,8 +302,9 @@ def regions(attr2d, masks, min_pixel_diff: int = MIN_PIXEL_DIFF) -> XRAIResult:
     a_cnt = np.bincount(atom, minlength=len(first))
     a_sum = np.bincount(atom, weights=flat, minlength=len(first))
     Af = A.astype(np.float64)
-    count = Af @ a_cnt
-    total = Af @ a_sum
+    count = Af @ a_cnt              # per segment: pixels not yet covered
+    total = Af @ a_sum              # per segment: attribution of those pixels
+    mask_cnt, mask_sum = 0.0, 0.0   # the mask M so far
     active = np.ones(len(S), dtype=bool)
     covered = np.zeros(len(first), dtype=bool)
     picked, gains = [], []
@@ -287,13 +312,18 @@ def regions(attr2d, masks, min_pixel_diff: int = MIN_PIXEL_DIFF) -> XRAIResult:
         active &= count >= min_pixel_diff
         if not active.any():
             break
-        gain = np.where(active, total / np.maximum(count, 1), -np.inf)
-        k = int(np.argmax(gain))
+        if gain == "difference":
+            g = np.where(active, total / np.maximum(count, 1), -np.inf)
+        else:
+            g = np.where(active, (mask_sum + total) / (mask_cnt + count), -np.inf)
+        k = int(np.argmax(g))
         new = np.flatnonzero(A[k] & ~covered)
         picked.append(new)
-        gains.append(gain[k])
+        gains.append(g[k])
         covered[new] = True
         active[k] = False
+        mask_cnt += float(a_cnt[new].sum())
+        mask_sum += float(a_sum[new].sum())
         sub = Af[:, new]
         count -= sub @ a_cnt[new]
         total -= sub @ a_sum[new]
@@ -304,23 +334,25 @@ def regions(attr2d, masks, min_pixel_diff: int = MIN_PIXEL_DIFF) -> XRAIResult:
     covered = np.zeros(flat.size, dtype=bool)
     for idx in picked:
         covered[idx] = True
+    n_sel = len(picked)
     heat = np.full(flat.size, np.nan)
-    for idx, g in zip(picked, gains):
-        heat[idx] = g
+    for t, (idx, g) in enumerate(zip(picked, gains)):
+        heat[idx] = g if gain == "difference" else (n_sel - t) / n_sel
     rest = np.flatnonzero(~covered)
     if rest.size:
-        g = flat[rest].mean()
-        heat[rest] = g
+        g = flat[rest].mean() if gain == "difference" else flat.mean()
+        heat[rest] = g if gain == "difference" else 0.0
         picked.append(rest)
         gains.append(g)
     gains = np.asarray(gains, dtype=np.float64)
-    # Ranks by gain (stable), the leftover last, as PAIR orders its output segments.
-    n_sel = len(gains) - (1 if rest.size else 0)
-    order = list(np.argsort(-gains[:n_sel], kind="stable")) + ([n_sel] if rest.size else [])
+    # Ranks: by gain (stable) for "difference", as PAIR orders its output segments; by selection for "union";
+    # the leftover last.
+    order = (list(np.argsort(-gains[:n_sel], kind="stable")) if gain == "difference" else list(range(n_sel))) \
+        + ([n_sel] if rest.size else [])
     ranks = np.zeros(flat.size, dtype=np.int64)
     for r, i in enumerate(order):
         ranks[picked[i]] = r + 1
-    return XRAIResult(heat.reshape(a.shape), ranks.reshape(a.shape), picked, gains, tuple(a.shape))
+    return XRAIResult(heat.reshape(a.shape), ranks.reshape(a.shape), picked, gains, tuple(a.shape), gain)
 
 
 def reduce_channels(attr) -> np.ndarray:
@@ -332,35 +364,42 @@ def reduce_channels(attr) -> np.ndarray:
     return attr.max(-1) if attr.ndim == 3 else attr
 
 
-def explain(image, attr, masks=None, min_pixel_diff: int = MIN_PIXEL_DIFF, **seg_kw) -> XRAIResult:
-    """XRAI for one image given its base attribution (any shape `reduce_channels` takes)."""
+def explain(image, attr, masks=None, min_pixel_diff: int = MIN_PIXEL_DIFF, gain: str = "difference",
+            **seg_kw) -> XRAIResult:
+    """XRAI for one image given its base attribution (any shape `reduce_channels` takes). Pass `masks` (from
+    `segments`) to reuse one segmentation for several attributions or both gain functions."""
     a2 = reduce_channels(attr)
     if masks is None:
         masks = segments(image, **seg_kw)
-    return regions(a2, masks, min_pixel_diff)
+    return regions(a2, masks, min_pixel_diff, gain)
 
 
 def xrai(model, x: torch.Tensor, target=None, *, n_steps: int = 50, base: str = "integrated_gradients",
          base_params: dict | None = None, batch_size: int = 4, seed: int | None = 0,
-         min_pixel_diff: int = MIN_PIXEL_DIFF, **seg_kw) -> list[XRAIResult]:
+         min_pixel_diff: int = MIN_PIXEL_DIFF, gain: str = "difference", cache: bool = False,
+         **seg_kw) -> list[XRAIResult]:
     """XRAI for a batch x (N, C, H, W) in [0, 1]: the base attribution (IG, black + white baselines, by
-    default) in batches on the model's device, then segments and regions per image on the CPU."""
+    default) in batches on the model's device, then segments and regions per image on the CPU. `cache=True`
+    keeps the base attribution on disk (`attribution.attribute(..., cache=True)`)."""
     params = dict(baselines="black_white", n_steps=n_steps, internal_batch_size=32) \
         if base == "integrated_gradients" else {}
     params.update(base_params or {})
-    maps = attribution.attribute(model, x, target, method=base, batch_size=batch_size, seed=seed, **params)
+    maps = attribution.attribute(model, x, target, method=base, batch_size=batch_size, seed=seed, cache=cache,
+                                 **params)
     masks = segments_many(list(x), **seg_kw)
-    return [explain(xi, ai, m, min_pixel_diff=min_pixel_diff) for xi, ai, m in zip(x, maps, masks)]
+    return [explain(xi, ai, m, min_pixel_diff=min_pixel_diff, gain=gain) for xi, ai, m in zip(x, maps, masks)]
 
 
-@attribution.method("xrai", "XRAI: IG (black + white baselines) summed over greedily chosen Felzenszwalb regions")
+@attribution.method("xrai", "XRAI: IG (black + white baselines) summed over greedily chosen Felzenszwalb regions; "
+                            "gain 'difference' (PAIR's code) or 'union' (the paper's Table 1)")
 def _xrai_method(model, x, target, n_steps=50, base="integrated_gradients", base_params=None,
-                 min_pixel_diff=MIN_PIXEL_DIFF, internal_batch_size=32):
+                 min_pixel_diff=MIN_PIXEL_DIFF, internal_batch_size=32, gain="difference"):
     params = dict(baselines="black_white", n_steps=n_steps, internal_batch_size=internal_batch_size) \
         if base == "integrated_gradients" else {}
     params.update(base_params or {})
     maps = attribution.METHODS[base](model, x, target, **params).detach()
     masks = segments_many(list(x.detach()))
-    heat = [explain(xi, ai, m, min_pixel_diff=min_pixel_diff).heatmap for xi, ai, m in zip(x, maps, masks)]
+    heat = [explain(xi, ai, m, min_pixel_diff=min_pixel_diff, gain=gain).heatmap
+            for xi, ai, m in zip(x, maps, masks)]
     heat = torch.as_tensor(np.stack(heat), dtype=x.dtype, device=x.device)
     return heat.unsqueeze(1).expand(-1, x.shape[1], -1, -1)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import platform
 import time
 import weakref
@@ -251,10 +250,8 @@ def forward_plan(model: nn.Module, shape: tuple, *, retune: bool = False, rounds
     _PLANS[key] = plan
     _BY_MODEL.setdefault(model, {})[memo] = plan
     saved[key] = plan.as_dict()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(saved, indent=1))
-    os.replace(tmp, path)
+    from .results import write_json
+    write_json(saved, path)
     return plan
 
 

@@ -223,13 +223,15 @@ class RankTest:
 
 def _rank_stat(method):
     if method == "spearman":
-        return lambda x, y, axis=-1: _spearman(x, y, axis)
+        return lambda x, y, axis=-1: spearman(x, y, axis)
     if method == "kendall":
         return lambda x, y, axis=-1: _kendall(x, y, axis)
     raise ValueError(f"method must be 'spearman' or 'kendall', got {method!r}")
 
 
-def _spearman(x, y, axis=-1):
+def spearman(x, y, axis=-1):
+    """Spearman's rho along `axis`, vectorised and broadcast (e.g. every row of a matrix against one reference
+    vector); ties take average ranks; 0 where either side is constant."""
     rx, ry = _st.rankdata(x, axis=axis), _st.rankdata(y, axis=axis)
     rx = rx - rx.mean(axis=axis, keepdims=True)
     ry = ry - ry.mean(axis=axis, keepdims=True)

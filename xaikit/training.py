@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -12,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .models import logits
-from .runtime import progress, seeded
+from .runtime import progress, save_atomic, seeded
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> float:
@@ -21,13 +20,6 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     if len(x) == 0:
         return 0.0
     return int((logits(model, x, batch_size).argmax(1) == torch.as_tensor(y).cpu()).sum()) / len(x)
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 30, batch_size: int = 128,
@@ -113,7 +105,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 3
     history.update(best_val_accuracy=best_acc, epochs_run=len(history["val_accuracy"]), n_train=len(x_tr),
                    n_val=len(x_val))
     if checkpoint is not None:
-        _atomic_save({"settings": settings, "state_dict": model.state_dict(), "history": history}, checkpoint)
+        save_atomic({"settings": settings, "state_dict": model.state_dict(), "history": history}, checkpoint)
     return history
 
 

@@ -95,6 +95,46 @@ def test_training_rejects_bad_input():
     model = models.small_cnn([str(i) for i in range(10)])
     with pytest.raises(ValueError, match="NaN"):
         training.train(model, torch.full((4, 1, 28, 28), float("nan")), torch.zeros(4, dtype=torch.long))
+    x, y = torch.rand(8, 1, 28, 28), torch.zeros(8, dtype=torch.long)
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        training.train(model, x, y, augment="mixup", epochs=1, show_progress=False)
+    with pytest.raises(ValueError, match="lr_schedule kind"):
+        training.train(model, x, y, lr_schedule={"kind": "linear"}, epochs=1, show_progress=False)
+
+
+def test_flip_crop_is_a_flip_and_a_shift_of_each_image():
+    x = torch.rand(64, 3, 8, 8)
+    torch.manual_seed(0)
+    out = training.flip_crop(x, pad=2)
+    assert out.shape == x.shape
+    for img, o in zip(x, out):
+        # some flip and shift (dy, dx) of the zero-padded image reproduces the crop exactly
+        padded = {f: torch.nn.functional.pad(img.flip(2) if f else img, (2, 2, 2, 2)) for f in (0, 1)}
+        assert any(torch.equal(padded[f][:, dy:dy + 8, dx:dx + 8], o)
+                   for f in (0, 1) for dy in range(5) for dx in range(5))
+    torch.manual_seed(0)
+    assert torch.equal(training.flip_crop(x, pad=2), out)  # seeded: repeatable
+    assert not torch.equal(out, x)
+    o0 = training.flip_crop(x, pad=0)
+    assert all(torch.equal(o, i) or torch.equal(o, i.flip(2)) for o, i in zip(o0, x))  # no padding: flips only
+
+
+def test_augmented_scheduled_training_records_its_settings(tmp_path):
+    x, y = _tiny_fashion()
+    kw = dict(epochs=3, seed=1, optimizer="sgd", lr=0.05, nesterov=True, patience=3, augment="flip_crop",
+              lr_schedule={"kind": "onecycle", "max_lr": 0.05}, channels_last=True, show_progress=False)
+    ckpt = tmp_path / "m.pt"
+    model = models.small_cnn([str(i) for i in range(10)], width=8)
+    h = training.train(model, x, y, checkpoint=ckpt, **kw)
+    saved = torch.load(ckpt, weights_only=False)["settings"]
+    assert saved["augment"] == "flip_crop" and saved["channels_last"] and saved["lr_schedule"]["kind"] == "onecycle"
+    # one-cycle (rate after each epoch's last step): never above its peak, far below it at the end
+    assert len(h["lr"]) == 3 and max(h["lr"]) <= 0.05 + 1e-12 and h["lr"][-1] < 0.1 * 0.05
+    assert h["best_val_accuracy"] == max(h["val_accuracy"]) and h["seconds"] > 0
+    # other settings (here: no augmentation) must not load this checkpoint
+    other = models.small_cnn([str(i) for i in range(10)], width=8)
+    h2 = training.train(other, x, y, checkpoint=ckpt, **dict(kw, augment=None, epochs=1))
+    assert "loaded_from" not in h2
 
 
 def test_results_are_atomic_deterministic_and_profiled(tmp_path):

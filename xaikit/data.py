@@ -504,3 +504,68 @@ def food101(split: str = "train", root: Path | None = None, download: bool = Tru
     except Exception as e:
         raise _missing("Food-101", root / "food-101", f"{e}. torchvision downloads it on a machine with "
                                                       "internet (5 GB); there is no offline copy here.") from e
+
+
+# ---------------------------------------------------------------- a user's own images
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _image_files(d: Path) -> list[Path]:
+    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not p.name.startswith("."))
+
+
+def load_image_folder(path, n: int | None = None, seed: int = 0, size: int = 224, resize: int | None = None,
+                      channels: int = 3) -> Data:
+    """A user's own images as the kit's `Data`: a folder in torchvision's `ImageFolder` layout (one sub-folder
+    per class: labels are the sub-folders' positions in sorted order, `classes` their names) or a flat folder
+    of images (labels -1, no classes).
+
+    `n` images are drawn across classes with `seed` (`stratified_indices`; n None: all), returned in sorted
+    file order. Each image is resized (shorter side `resize`, default round(size * 256 / 224) as for ImageNet
+    evaluation) and centre-cropped to `size`, values in [0, 1], converted to RGB (`channels`=3) or grey (1).
+    `names` are the paths relative to `path`. A missing or empty folder, or an unreadable image, raises an
+    error that names it."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is a file, not a folder of images")
+    if n is not None and (not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"n must be a positive number of images or None (all), got {n!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    per_class = [(d.name, _image_files(d)) for d in subdirs]
+    per_class = [(c, f) for c, f in per_class if f]
+    if per_class:
+        classes = tuple(c for c, _ in per_class)
+        files = [f for _, fs in per_class for f in fs]
+        labels = np.concatenate([np.full(len(fs), k) for k, (_, fs) in enumerate(per_class)])
+        layout = f"ImageFolder layout, {len(classes)} classes"
+        loose = _image_files(root)
+        if loose:
+            layout += f" ({len(loose)} images directly in the folder ignored)"
+    else:
+        classes = ()
+        files = _image_files(root)
+        labels = np.full(len(files), -1)
+        layout = "flat folder, no labels"
+    if not files:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root} or its sub-folders")
+    idx = stratified_indices(labels, n, seed)
+    resize = resize or int(round(size * 256 / 224))
+    images = []
+    for i in idx:
+        try:
+            with Image.open(files[i]) as img:
+                t = _to_tensor(img, size, resize)
+        except Exception as e:  # PIL raises several types for a bad file
+            raise ValueError(f"could not read image {files[i]}: {e}") from e
+        images.append(t.mean(0, keepdim=True) if channels == 1 else t)
+    how = f"{len(idx)} of {len(files)} images" + (f" drawn across classes with seed {seed}" if n is not None and
+                                                   n < len(files) else "")
+    return Data(torch.stack(images), torch.as_tensor(labels[idx], dtype=torch.long), classes,
+                f"image folder {display_path(root)} ({layout}): {how}, resize {resize}, centre crop {size}",
+                [files[i].relative_to(root).as_posix() for i in idx])

@@ -472,3 +472,62 @@ def count_forward(model: nn.Module):
 
 
 _register_relu6_with_captum()
+
+
+# ---------------------------------------------------------------- a user's own model
+
+def wrap(net: nn.Module, mean, std, classes=None, gradcam_layer=None, name: str = "user_model",
+         input_size: int | None = None, weights: str = "user-supplied") -> ImageClassifier:
+    """Any `nn.Module` classifier as an `ImageClassifier` that takes [0, 1] images: `Normalize(mean, std)`
+    becomes its first module (so attributions are taken at the image a reader sees, as for the kit's models).
+
+    mean, std: the per-channel normalisation the weights were trained with (one value per input channel, std > 0;
+    pass mean=(0,)*C, std=(1,)*C for a net that takes [0, 1] images as they are). classes: class names (default:
+    none; the number of outputs is then read from the last Linear layer or asked of the model). gradcam_layer:
+    the layer Grad-CAM uses, as a module of `net`, its dotted name in `net` ("layer4"), or None for the last
+    `nn.Conv2d` of `net`. In-place activations are switched to out-of-place (Captum's backward hooks need it;
+    the outputs do not change). The net's own modules are used, not copied; the result is in eval mode."""
+    if isinstance(net, ImageClassifier):
+        raise ValueError("this model is already an ImageClassifier (it normalises its input); pass its `.net` "
+                         "to wrap it again with another normalisation")
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    mean = tuple(float(v) for v in np.atleast_1d(np.asarray(mean, dtype=float)))
+    std = tuple(float(v) for v in np.atleast_1d(np.asarray(std, dtype=float)))
+    if len(mean) != len(std) or not mean:
+        raise ValueError(f"mean and std need one value per channel each; got {len(mean)} and {len(std)}")
+    if not all(np.isfinite(mean)) or not all(np.isfinite(std)) or min(std) <= 0:
+        raise ValueError(f"mean must be finite and std > 0; got mean {mean}, std {std}")
+    conv = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    if conv and conv[0].in_channels != len(mean) and len(mean) != 1:
+        raise ValueError(f"the net's first convolution takes {conv[0].in_channels} channels; mean/std have "
+                         f"{len(mean)} values")
+    names = {m: k for k, m in net.named_modules()}
+    if gradcam_layer is None:
+        if not conv:
+            layer = ""
+        else:
+            layer = "net." + names[conv[-1]]
+    elif isinstance(gradcam_layer, nn.Module):
+        if gradcam_layer not in names or names[gradcam_layer] == "":
+            raise ValueError("gradcam_layer is not a sub-module of net")
+        layer = "net." + names[gradcam_layer]
+    else:
+        path = str(gradcam_layer)
+        if not _has_submodule(net, path) and path.startswith("net."):
+            path = path[len("net."):]   # named as in the wrapped model
+        if not _has_submodule(net, path):
+            raise ValueError(f"gradcam_layer {gradcam_layer!r} is not a sub-module of net; its last ones: "
+                             f"{[k for k in names.values() if k][-5:]}")
+        layer = "net." + path
+    _no_inplace(net)
+    return ImageClassifier(net, mean, std, name, tuple(classes) if classes is not None else (), layer, weights,
+                           input_size).eval()
+
+
+def _has_submodule(net: nn.Module, path: str) -> bool:
+    try:
+        net.get_submodule(path)
+        return bool(path)
+    except AttributeError:
+        return False

@@ -38,6 +38,7 @@ n | what good means | a plain-language reading.
 """
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -54,6 +55,9 @@ from . import roar as _roar
 from . import robustness as _aug
 from .models import predicted_class
 
+ROTATIONS = tuple(f"rotate_{a}" for a in _aug.ROTATIONS)    # notebook 01's augmentations, by name
+FILTERS = tuple(_aug.FILTERS)                                 # its G'MIC filters (need the `gmic` package)
+load_originals = _aug.load_originals                          # full-resolution originals of the ImageNet sample
 ALPHA_REFERENCE = 0.667   # Krippendorff (2004): the lowest alpha from which tentative conclusions are drawn
 
 
@@ -265,7 +269,7 @@ class AugmentationRobustness(Lens):
     good = "1 = the map turns with the image and keeps its structure (the paper's six methods: 0.54 to 0.95)"
     paper = "Erdem & Mazurek 2021 (notebook 01)"
 
-    def __init__(self, augmentations=tuple(f"rotate_{a}" for a in _aug.ROTATIONS),
+    def __init__(self, augmentations=ROTATIONS,
                  threshold: float = _aug.THRESHOLD, **kw):
         super().__init__(**kw)
         augmentations = tuple(a for a in augmentations if a != "none")
@@ -499,7 +503,7 @@ class APEM(Lens):
                                    seed=self.seed)
         f = lambda q: float(self.max_eps + 1) if q is None else float(q)  # noqa: E731  (as notebook 04)
         return stats.Interval(f(s["median"]), f(s["low"]), f(s["high"]), s["n"],
-                              method="censored median, percentile", n_resamples=self.n_resamples)
+                              method="percentile", n_resamples=self.n_resamples)   # of the censored median
 
 
 class PIC(Lens):
@@ -648,7 +652,11 @@ class Reliability:
         except ValueError as e:    # fewer than two rating images, or every rank tied: alpha is undefined
             ci = stats.Interval(float("nan"), float("nan"), float("nan"), rated, method="percentile")
             undefined, why = self.n_resamples, str(e)
-        inter = _rel.inter_method(table.to_numpy())
+        with warnings.catch_warnings():     # a constant column (a method with one value everywhere) has no rho
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", getattr(__import__("scipy.stats").stats, "ConstantInputWarning",
+                                                    RuntimeWarning))
+            inter = _rel.inter_method(table.to_numpy())
         per_image = pd.DataFrame(ranks, index=table.index, columns=table.columns)
         return LensResult(
             "reliability", f"alpha[{result.name}]", per_image, OrderedDict([("all methods", ci)]), True,
@@ -681,6 +689,13 @@ def method_table(results, method) -> pd.DataFrame:
         rows.append({"lens": r.lens, "metric": r.metric, "estimate [95% CI]": est, "n": ci.n,
                      "what good means": r.good, "reading": r.plain(key)})
     return pd.DataFrame(rows)
+
+
+YLABELS = {"augmentation": {"ssim": "mean SSIM over the image's kept pairs"},
+           "faithfulness": {"aopc": "AOPC minus random-order AOPC", "f": "F (Pearson r)"},
+           "apem": {"apem": "eps+ - eps- (symlog)"},
+           "pic": {"sic": "area under the image's SIC", "aic": "area under the image's AIC"},
+           "roar": {"roar": "accuracy drop beyond random", "kar": "accuracy gain over random"}}
 
 
 def report(results, method, *, image: torch.Tensor | None = None, map: torch.Tensor | None = None,
@@ -737,7 +752,7 @@ def report(results, method, *, image: torch.Tensor | None = None, map: torch.Ten
         better = "higher" if r.higher_is_better else "lower"
         stat = "median" if r.lens == "apem" else "median-curve area" if r.lens == "pic" else "mean"
         ax.set_title(f"{r.lens}: {r.metric}\n({better} is better; n = {ci.n}; bar: {stat} [95% CI])", fontsize=8)
-        ax.set_ylabel("per image" if r.lens != "apem" else "eps+ - eps- per image (symlog)", fontsize=8)
+        ax.set_ylabel(YLABELS.get(r.lens, {}).get(r.metric.split("_")[0], "value per image"), fontsize=8)
         if r.lens == "apem":
             ax.set_yscale("symlog", linthresh=10)
     for ax in axes.flat[k:]:

@@ -352,3 +352,13 @@ def test_report_table_and_figure(setup, tmp_path):
     assert len(long) == len(METHODS) + 2 + 1
     with pytest.raises(ValueError, match="no lens result"):
         audit.report(res, "deep_taylor")
+
+
+def test_run_shares_the_call_and_adds_reliability(setup):
+    model, _, test = setup
+    lenses = [audit.Faithfulness("f", n_pixels=20, n_resamples=B), audit.APEM(max_eps=300, paces=(1,), n_resamples=B)]
+    out = audit.run(model, test, METHODS[:2], lenses)
+    assert [r.name for r in out] == ["faithfulness.f", "apem.apem", "reliability.alpha[faithfulness.f]",
+                                     "reliability.alpha[apem.apem]"]
+    alone = lenses[0](model, test, method=METHODS[:2])
+    np.testing.assert_array_equal(out[0].per_image.to_numpy(), alone.per_image.to_numpy())

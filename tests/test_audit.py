@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from xaikit import apem, attribution, audit, data, faithfulness, models, pic, reliability, roar, stats, training
-from xaikit import robustness as aug
+from xaikit import augmentation as aug
 
 B = 1000                      # bootstrap resamples in these tests (the kit's default is 10,000)
 METHODS = ["gradient", "grad_cam", "random"]
@@ -362,3 +362,34 @@ def test_run_shares_the_call_and_adds_reliability(setup):
                                      "reliability.alpha[apem.apem]"]
     alone = lenses[0](model, test, method=METHODS[:2])
     np.testing.assert_array_equal(out[0].per_image.to_numpy(), alone.per_image.to_numpy())
+
+
+# ----------------------------------------------------------------------------- renamed modules, import order
+
+def test_old_module_names_still_work_and_warn():
+    import importlib
+    import sys
+
+    from xaikit import augmentation, completeness, perturbation_check
+    for name in ("xaikit.robustness", "xaikit.sanity"):
+        sys.modules.pop(name, None)
+    with pytest.warns(DeprecationWarning, match="augmentation"):
+        old = importlib.import_module("xaikit.robustness")
+    assert old is augmentation and old.pair_ssims is augmentation.pair_ssims
+    with pytest.warns(DeprecationWarning, match="perturbation_check"):
+        sanity = importlib.import_module("xaikit.sanity")
+    assert sanity.run is perturbation_check.run and sanity.completeness is completeness.completeness
+    assert sanity.ig_pair_style is completeness.ig_pair_style and sanity.NODES is perturbation_check.NODES
+
+
+def test_attribution_does_not_import_xrai_yet_xrai_is_registered():
+    import ast
+    import subprocess
+    import sys
+    tree = ast.parse(open(attribution.__file__).read())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "xrai" not in imported
+    code = "import xaikit.attribution as a, sys; print('xrai' in a.METHODS, 'xaikit.xrai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True"]

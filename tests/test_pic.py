@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from xaikit import data, models, pic, sanity
+from xaikit import completeness, data, models, perturbation_check, pic
 
 np.trapz = getattr(np, "trapz", np.trapezoid)   # PAIR's PIC code calls np.trapz, gone in NumPy 2.4
 
@@ -129,7 +129,7 @@ def test_bad_input_raises(image64):
 
 
 def test_two_pixel_functions_peak_and_ig_completeness():
-    out = sanity.run(100, seed=1, n_steps=512)
+    out = perturbation_check.run(100, seed=1, n_steps=512)
     np.testing.assert_allclose(out["f_peak"], 1.0, atol=1e-9)      # the spline passes through the peak node
     assert out["ig_completeness_gap"] < 2e-3                      # sum of IG = f(peak) - f(0, 0)
     assert out["ig_sum"].min() >= 0.5 - 2e-3                      # f(0, 0) is a node value <= 0.5
@@ -208,10 +208,10 @@ def test_ig_completeness_on_a_linear_model_is_exact():
     from xaikit import attribution
     for b in ("black", "black_white"):
         maps = attribution.attribute(net, x, t, method="integrated_gradients", baselines=b, n_steps=2)
-        c = sanity.completeness(net, x, t, maps, b)
+        c = completeness.completeness(net, x, t, maps, b)
         assert np.abs(c["gap"]).max() < 1e-4 and (c["rel_gap"] < 1e-4).all()
     # a wrong map (half the attribution) shows up as a gap of half the difference
-    c = sanity.completeness(net, x, t, maps / 2, "black_white")
+    c = completeness.completeness(net, x, t, maps / 2, "black_white")
     np.testing.assert_allclose(c["gap"], -c["delta"] / 2, atol=1e-4)
 
 
@@ -220,7 +220,7 @@ def test_pair_style_ig_is_complete_on_a_linear_model_and_matches_its_formula():
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 3)).eval()
     x = torch.rand(2, 3, 4, 4)
     t = torch.tensor([1, 2])
-    a = sanity.ig_pair_style(net, x, t, "black_white", steps=5)
+    a = completeness.ig_pair_style(net, x, t, "black_white", steps=5)
     w = net[1].weight.detach().view(3, 3, 4, 4)
     # linear: gradient = weight row; black: x * w, white: (x - 1) * w; their mean
     np.testing.assert_allclose(a.numpy(), ((x * w[t] + (x - 1) * w[t]) / 2).numpy(), rtol=1e-5, atol=1e-6)

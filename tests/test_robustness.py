@@ -1,10 +1,10 @@
-"""Unit tests of xaikit.robustness (Erdem & Mazurek): augmentations, rotations, SSIM, kept pairs, the experiment."""
+"""Unit tests of xaikit.augmentation (Erdem & Mazurek): augmentations, rotations, SSIM, kept pairs, the experiment."""
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from xaikit import attribution, models, robustness as R
+from xaikit import attribution, augmentation as R, models
 
 
 @pytest.fixture(scope="module")

@@ -350,5 +350,3 @@ def normalize_maps(maps: torch.Tensor, how: str = "max_abs") -> torch.Tensor:
         return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view_as(maps)
     raise ValueError(f"unknown normalisation {how!r}: use 'max_abs' or 'minmax'")
 
-
-from . import xrai as _xrai  # noqa: E402,F401  (registers "xrai"; it builds on the methods above)

@@ -52,7 +52,7 @@ from . import faithfulness as _faith
 from . import pic as _pic
 from . import reliability as _rel
 from . import roar as _roar
-from . import robustness as _aug
+from . import augmentation as _aug
 from .models import predicted_class
 
 ROTATIONS = tuple(f"rotate_{a}" for a in _aug.ROTATIONS)    # notebook 01's augmentations, by name

@@ -162,8 +162,8 @@ class Results:
             units = np.asarray(ours.detach().cpu() if isinstance(ours, torch.Tensor) else ours, dtype=float)
             ci = stats.bootstrap(units, stat, clusters=clusters, seed=self.seed, unit=unit)
             meta["units"] = units
-            if stat != "mean":
-                meta["stat"] = stat if isinstance(stat, str) else getattr(stat, "__name__", "callable")
+        if stat != "mean":  # also for an Interval computed elsewhere: says what its units summarise
+            meta["stat"] = stat if isinstance(stat, str) else getattr(stat, "__name__", "callable")
             if clusters is not None:
                 meta["clusters"] = list(np.asarray(clusters).tolist())
         if unit_ids is not None:

@@ -151,7 +151,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 3
         bar.close()
     model.load_state_dict(best)
     model.to(memory_format=torch.contiguous_format).eval()
-    history.update(seconds=round(time.time() - t0, 1), best_val_accuracy=best_acc, epochs_run=len(history["val_accuracy"]), n_train=len(x_tr),
+    history.update(seconds=round(time.time() - t0, 3), best_val_accuracy=best_acc, epochs_run=len(history["val_accuracy"]), n_train=len(x_tr),
                    n_val=len(x_val))
     if checkpoint is not None:
         save_atomic({"settings": settings, "state_dict": model.state_dict(), "history": history}, checkpoint)

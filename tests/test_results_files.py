@@ -3,13 +3,14 @@ one rule, the verdict follows from what was saved, the draw of images is recorde
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from xaikit import results, stats
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted(p for p in (ROOT / "results").glob("[0-9][0-9]_*.json") if not p.name.endswith(".timings.json"))
-IMAGE_NOTEBOOKS = ("00_", "01_", "02_", "04_", "05_")
+IMAGE_NOTEBOOKS = ("00_", "01_", "02_", "04_", "05_", "06_")
 
 
 @pytest.fixture(params=[p.stem for p in FILES])
@@ -49,8 +50,12 @@ def test_per_unit_values_reproduce_the_interval(doc):
             continue
         ci = stats.bootstrap(e["units"], clusters=e.get("clusters"), seed=doc["seed"],
                              method=e["interval"]["method"])
-        assert ci.low == pytest.approx(e["ci"][0], abs=1e-4), f"{doc['notebook']}:{name}"
-        assert ci.high == pytest.approx(e["ci"][1], abs=1e-4), f"{doc['notebook']}:{name}"
+        # units are saved to 6 digits: with few distinct values (e.g. thirds) the mean's resamples lie on a lattice
+        # of step gap/n, and the rounding may move a BCa end by one step of it, never more
+        gaps = np.diff(np.unique(np.round(e["units"], 4)))
+        tol = max(1e-4, 1.01 * gaps.min() / e["n"]) if len(gaps) and len(np.unique(np.round(e["units"], 4))) <= 20 else 1e-4
+        assert ci.low == pytest.approx(e["ci"][0], abs=tol), f"{doc['notebook']}:{name}"
+        assert ci.high == pytest.approx(e["ci"][1], abs=tol), f"{doc['notebook']}:{name}"
 
 
 def test_image_notebooks_record_their_draw(doc):

@@ -2,10 +2,11 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from xaikit import data, models, results, training
+from xaikit import data, models, results, stats, training
 
 
 def test_efficientnet_lite0_equals_reference_module():
@@ -173,3 +174,16 @@ def test_every_notebook_has_a_smoke_test():
     nbs = sorted(p.stem for p in (Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     tests = " ".join(p.read_text() for p in Path(__file__).parent.glob("test_nb*.py"))
     assert nbs and all(f'"{nb}"' in tests for nb in nbs), nbs
+
+
+def test_compare_saves_what_recomputes_its_interval(tmp_path):
+    # a clustered interval is saved with its clusters (for any statistic), or it cannot be recomputed
+    r = results.Results("99_test", profile="smoke", seed=3, root=tmp_path)
+    x, c = np.arange(12.0), np.repeat(["a", "b", "c", "d"], 3)
+    for stat in ("mean", "median"):
+        r.compare(stat, x, claim="x", kind="greater", clusters=c, stat=stat)
+        e = r.values[stat]
+        assert e["clusters"] == c.tolist() and e["interval"]["n_clusters"] == 4
+        again = stats.bootstrap(e["units"], stat, clusters=e["clusters"], seed=3)
+        assert [again.low, again.high] == e["ci"]
+    assert "stat" not in r.values["mean"] and r.values["median"]["stat"] == "median"

@@ -164,8 +164,8 @@ class Results:
             meta["units"] = units
         if stat != "mean":  # also for an Interval computed elsewhere: says what its units summarise
             meta["stat"] = stat if isinstance(stat, str) else getattr(stat, "__name__", "callable")
-            if clusters is not None:
-                meta["clusters"] = list(np.asarray(clusters).tolist())
+        if clusters is not None:  # a clustered interval can only be recomputed with its clusters
+            meta["clusters"] = list(np.asarray(clusters).tolist())
         if unit_ids is not None:
             meta["unit_ids"] = list(unit_ids)
         if reference is None:

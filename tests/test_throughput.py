@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from _checks import F32
 from xaikit import attribution, data, models, runtime
 from xaikit import faithfulness as F
 
@@ -48,15 +49,19 @@ def test_forward_plan_is_the_best_of_its_sweep_cached_and_leaves_the_rng_alone(t
 @pytest.mark.parametrize("make", [lambda: models.cifar_cnn(data.CIFAR10_CLASSES),
                                   lambda: models.small_cnn(data.CIFAR10_CLASSES, in_channels=3, size=32)])
 def test_outputs_do_not_depend_on_batch_size_or_memory_format_choice(make):
-    """The plan only changes speed: per-image logits are bitwise equal at any batch size in one format, and
-    within float rounding across formats."""
+    """The plan changes speed, and results only within float32 rounding: padded to a multiple of ROWS, an image
+    gives the same logits wherever it falls among batches of one size; across batch sizes and formats other
+    matrix kernels may run (they change the last bits)."""
     torch.manual_seed(1)
     model = make().eval()
     x = data.load_cifar10("test", n=20, seed=1).images
     plan = models.forward_plan(model, (3, 32, 32))
     ref = models.logits(model, x, 20)
     for bs in (1, 2, 3, 5, 7, plan.batch_size):
-        assert torch.equal(models.logits(model, x, bs), ref)
+        assert torch.allclose(models.logits(model, x, bs), ref, **F32)
+    # one batch size: the same image in a full batch or in a short, padded one (13 = 8 + 5 -> 8 + 8 rows)
+    by8 = models.logits(model, x, 8)
+    assert torch.equal(models.logits(model, x[3:16], 8), by8[3:16])
     with torch.inference_mode():
         plain = model(x)
     assert torch.allclose(plain, ref, rtol=1e-4, atol=1e-5)
@@ -112,7 +117,7 @@ def test_region_order_and_pixels_per_step(setup):
     assert torch.equal(torch.sort(order, 1).values, torch.arange(h * w).expand(n, -1))
     coarse = F.deletion_curves(model, x, order, values, steps=8, pixels_per_step=16)
     fine = F.deletion_curves(model, x, order, values, steps=8 * 16)
-    assert torch.equal(coarse, fine[:, ::16])
+    assert torch.allclose(coarse, fine[:, ::16], **F32)   # other batch compositions: see F32
     with pytest.raises(ValueError, match="divide"):
         F.region_order(maps, 5)
 

@@ -165,8 +165,10 @@ _PLANS: dict[str, ForwardPlan] = {}
 _BY_MODEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # model -> {(shape, device, threads): plan}
 # Matrix kernels round a batch whose row count is not a multiple of 4 differently (another code path for the
 # remainder rows): the same image could give logits differing in the 7th digit at batch 16 and at batch 17.
-# `logits` pads every batch to a multiple of ROWS, so an image's output does not depend on the batch size the
-# plan picked or on where the image fell in the batches (tests/test_throughput.py checks this).
+# `logits` pads every batch to a multiple of ROWS, so within batches of one size an image's output does not
+# depend on where it fell. Other batch sizes may select other kernels, which change the last float32 bits
+# (about 1e-8 of a logit): a plan measured on another machine or load can move a saved 6-digit value in its
+# last digit (tests/test_throughput.py checks both; the plan is cached, so one machine repeats itself).
 ROWS = 4
 _PAD_ROWS = 0   # padding rows in the batch being forwarded now (ForwardCounter leaves them out)
 _TUNING = False
@@ -217,7 +219,7 @@ def forward_plan(model: nn.Module, shape: tuple, *, retune: bool = False, rounds
     batch takes under `max_batch_s` and throughput has not stayed below 0.9 x the best for three sizes in a
     row; each size is tried in contiguous and channels-last format (4-D inputs), interleaved over `rounds`
     rounds of at least `min_s` seconds of work each, the median kept. `logits` pads batches to a multiple of
-    ROWS, so the batch size the plan picks changes speed, not results."""
+    ROWS, so the batch size the plan picks changes speed, and results only within float32 rounding."""
     dev = next(model.parameters()).device
     shape = tuple(int(s) for s in shape)
     memo = (shape, str(dev), torch.get_num_threads())

@@ -167,8 +167,10 @@ _BY_MODEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # model -> 
 # remainder rows): the same image could give logits differing in the 7th digit at batch 16 and at batch 17.
 # `logits` pads every batch to a multiple of ROWS, so within batches of one size an image's output does not
 # depend on where it fell. Other batch sizes may select other kernels, which change the last float32 bits
-# (about 1e-8 of a logit): a plan measured on another machine or load can move a saved 6-digit value in its
-# last digit (tests/test_throughput.py checks both; the plan is cached, so one machine repeats itself).
+# (about 1e-8 of a logit). A plan measured on another machine or load therefore moves saved values in their
+# last digits, more where a ratio or a threshold amplifies them (01 re-run on a re-measured plan: at most
+# 1.1e-4 in an interval's end, no verdict moved). tests/test_throughput.py checks both; the plan is cached, so
+# one machine repeats itself.
 ROWS = 4
 _PAD_ROWS = 0   # padding rows in the batch being forwarded now (ForwardCounter leaves them out)
 _TUNING = False

@@ -38,7 +38,6 @@ n | what good means | a plain-language reading.
 """
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -652,11 +651,7 @@ class Reliability:
         except ValueError as e:    # fewer than two rating images, or every rank tied: alpha is undefined
             ci = stats.Interval(float("nan"), float("nan"), float("nan"), rated, method="percentile")
             undefined, why = self.n_resamples, str(e)
-        with warnings.catch_warnings():     # a constant column (a method with one value everywhere) has no rho
-            warnings.simplefilter("ignore", RuntimeWarning)
-            warnings.simplefilter("ignore", getattr(__import__("scipy.stats").stats, "ConstantInputWarning",
-                                                    RuntimeWarning))
-            inter = _rel.inter_method(table.to_numpy())
+        inter = _rel.inter_method(table.to_numpy())
         per_image = pd.DataFrame(ranks, index=table.index, columns=table.columns)
         return LensResult(
             "reliability", f"alpha[{result.name}]", per_image, OrderedDict([("all methods", ci)]), True,

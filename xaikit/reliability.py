@@ -9,10 +9,12 @@ scores over images, per method.
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import krippendorff
 import numpy as np
 from scipy import stats
+from scipy.stats import ConstantInputWarning
 
 from . import stats as stats_mod
 
@@ -171,8 +173,11 @@ def spearman(a, b) -> float:
 def inter_method(scores) -> dict:
     """Mean pairwise Spearman rho between methods (columns) over images, and each pair's rho."""
     a = _table(scores)
-    pairs = {(i, j): spearman(a[:, i], a[:, j]) for i, j in itertools.combinations(range(a.shape[1]), 2)}
-    return dict(mean=float(np.nanmean(list(pairs.values()))), pairs=pairs)
+    with warnings.catch_warnings():   # a constant column (one value on every image) has no rho: NaN, left out
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", ConstantInputWarning)
+        pairs = {(i, j): spearman(a[:, i], a[:, j]) for i, j in itertools.combinations(range(a.shape[1]), 2)}
+        return dict(mean=float(np.nanmean(list(pairs.values()))), pairs=pairs)
 
 
 def internal_consistency(scores_a, scores_b) -> np.ndarray:

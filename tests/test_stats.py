@@ -19,7 +19,13 @@ def ci(lo, hi, est=None, n=30):
 
 @pytest.mark.parametrize("interval,kind,ref,tol,expected", [
     (ci(0.80, 0.90), "equal", 0.85, 0.05, "held"),             # within 0.85 +- 0.05
-    (ci(0.80, 0.90), "equal", 0.95, 0.05, "not held"),         # excluded, and reaches beyond the band
+    (ci(0.80, 0.89), "equal", 0.95, 0.05, "not held"),         # wholly outside 0.95 +- 0.05
+    (ci(0.80, 0.90), "equal", 0.95, 0.05, "inconclusive"),     # touches the band: not surely farther than tol
+    (ci(0.55, 0.80), "equal", (0.57, 0.77), 0.05, "held"),     # a stated range: within [0.52, 0.82]
+    (ci(0.10, 0.30), "equal", (0.57, 0.77), 0.05, "not held"),
+    (ci(-0.01, 0.02), "equivalent", 0.0, 0.03, "held"),        # "follows closely": difference within +-tol
+    (ci(0.04, 0.09), "equivalent", 0.0, 0.03, "not held"),
+    (ci(0.00, 0.09), "equivalent", 0.0, 0.03, "inconclusive"),
     (ci(0.60, 0.99), "equal", 0.85, 0.05, "inconclusive"),     # inside but too wide
     (ci(0.80, 0.90), "equal", 0.86, 0.05, "inconclusive"),     # contains it, but 0.80 is 0.06 away
     (ci(-0.02, -0.001), "equal", 0.0, 0.1, "held"),            # misses 0 by a hair, far inside +-0.1
@@ -64,7 +70,49 @@ def test_an_order_among_few_methods_needs_its_permutation_p():
     v = verdict(c, "greater")
     assert v.verdict == "inconclusive" and "permutation" in v.reason
     same = paper + rng.normal(0, 0.005, size=(40, 5))
-    assert verdict(stats.rank_agreement(same, paper)[0], "greater").verdict == "held"
+    c, t = stats.rank_agreement(same, paper)
+    # every resample ranks the 5 methods alike: the bootstrap interval of the Spearman collapses and decides
+    # nothing; the order is decided by its exact permutation test
+    assert c.low == c.high == 1.0 and "degenerate" in verdict(c, "greater").reason
+    assert stats.order_verdict(t.statistic, 5).verdict == "held"
+
+
+def test_the_permutation_gate_works_on_both_sides():
+    # An order among 5 methods whose interval lies below 0 is not "not held" by its sign alone.
+    below = Interval(-0.03, -0.05, -0.01, 40, p_value=0.55, p_reverse=0.5)
+    v = verdict(below, "greater")
+    assert v.verdict == "inconclusive" and "reversed" in v.reason
+    assert verdict(Interval(-0.03, -0.05, -0.01, 40, p_value=0.55), "greater").verdict == "inconclusive"
+    reversed_ = Interval(-1.0, -1.0, -0.9, 40, p_value=1.0, p_reverse=1 / 120)
+    assert verdict(reversed_, "greater").verdict == "not held"
+
+
+def test_order_verdict_is_the_exact_permutation_test():
+    p, q, exact = stats.order_test(1.0, 5)
+    assert exact and p == pytest.approx(1 / 120) and q == pytest.approx(1.0)
+    assert stats.order_verdict(1.0, 5).verdict == "held"
+    assert stats.order_verdict(-1.0, 5).verdict == "not held"
+    assert stats.order_verdict(0.8, 5).verdict == "inconclusive"          # p = 8/120
+    assert stats.order_verdict(1.0, 4).verdict == "held"                  # p = 1/24 = 0.042
+    v = stats.order_verdict(1.0, 3)                                       # 1/6: no order of 3 items decides
+    assert v.verdict == "inconclusive" and "smallest p" in v.reason
+    # agrees with scipy's exact permutation test on untied values
+    x = np.array([3.0, 1.0, 4.0, 1.5, 5.0, 9.0])
+    y = np.array([2.0, 7.0, 1.0, 8.0, 2.5, 8.5])
+    t = stats.rank_test(x, y)
+    assert stats.order_test(t.statistic, 6)[0] == pytest.approx(t.p_value)
+    r = stats.rank_test(x, y, alternative="less")
+    assert stats.order_test(t.statistic, 6)[1] == pytest.approx(r.p_value)
+
+
+def test_degenerate_bootstrap_intervals_decide_nothing():
+    v = verdict(Interval(1.0, 1.0, 1.0, 40), "greater", 0.5)
+    assert v.verdict == "inconclusive" and "degenerate" in v.reason
+    b = stats.binomial_interval(40, 40)                 # the exact interval of 40/40 is not a point
+    assert b.low == pytest.approx(st.beta.ppf(0.025, 40, 1)) and b.high == 1.0
+    assert verdict(b, "greater", 0.8).verdict == "held"
+    with pytest.raises(ValueError):
+        stats.binomial_interval(5, 4)
 
 
 def test_not_comparable_overrides_everything():
@@ -227,8 +275,6 @@ def test_results_compare_saves_units_interval_and_verdict(tmp_path):
     assert recomputed.low == pytest.approx(e["ci"][0], abs=1e-5)
     table = res.comparison_table()
     assert "| mean SSIM, Guided Backprop |" in table and "**held**" in table
-    md = results.summary(tmp_path, "smoke")
-    assert "| 99_demo | 1 | 0 | 0 | 0 |" in md and "{" not in md
 
 
 def test_results_compare_accepts_a_precomputed_interval(tmp_path):

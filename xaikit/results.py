@@ -60,10 +60,14 @@ def _finite(v) -> bool:
 
 
 def write_json(obj, path: Path) -> None:
+    """Write atomically as JSON (`write_text`)."""
+    write_text(json.dumps(_plain(obj), indent=1, sort_keys=True, allow_nan=False) + "\n", path)
+
+
+def write_text(text: str, path: Path) -> None:
     """Write atomically: a temporary file in the same folder, then rename; never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_plain(obj), indent=1, sort_keys=True, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
@@ -176,6 +180,7 @@ class Results:
             else:
                 reference = 0.0
         v = stats.verdict(ci, kind, reference, tol, comparable, why)
+        row = self._registry_row(name)
         entry = dict(self.context, **meta, value=ci.estimate, ci=[ci.low, ci.high], n=ci.n, interval=ci.as_dict(),
                      claim=claim, kind=kind, reference=reference, paper=paper, paper_where=paper_where,
                      **v.as_dict())
@@ -189,14 +194,28 @@ class Results:
             entry.pop("paper")
         if not _finite({k: x for k, x in entry.items() if k != "decide_width"}):
             raise ValueError(f"{name}: not finite (NaN or inf)")
+        if row is not None:  # the registry decides what the measurement is tested against
+            from . import claims
+            entry = claims.registry_fields(row, entry)
+            v = stats.Verdict(entry["verdict"], entry["reason"])
         self.values[name] = entry
         return v
+
+    def _registry_row(self, name: str):
+        from . import claims
+        if not (claims.registry_dir() / f"{self.notebook}.toml").is_file():
+            return None
+        return claims.load(self.notebook).by_measure().get(name)
 
     def comparisons(self) -> dict:
         return comparisons(self.document())
 
     def comparison_table(self) -> str:
-        """The notebook's closing comparison as Markdown, generated from the saved verdicts."""
+        """The notebook's closing comparison as Markdown, generated from the claims registry and the values
+        saved here (`claims.section`); without a registry file, from the saved verdicts."""
+        from . import claims
+        if (claims.registry_dir() / f"{self.notebook}.toml").is_file():
+            return claims.section(self.notebook, self.document(), heading=False)
         return notebook_section(self.document(), heading=False)
 
     def time(self, name: str, seconds: float) -> None:
@@ -207,7 +226,11 @@ class Results:
                 "values": self.values}
 
     def save(self) -> Path:
-        write_json(self.document(), self.path)
+        doc = self.document()
+        from . import claims
+        if (claims.registry_dir() / f"{self.notebook}.toml").is_file():
+            claims.apply(self.notebook, doc)   # the registry's grading of every row, tables' summaries included
+        write_json(doc, self.path)
         if self.timings:
             write_json({"hardware": hardware(), "seconds": self.timings},
                        self.path.with_suffix(".timings.json"))
@@ -225,17 +248,6 @@ def load(notebook: str, profile: str = "standard", root: str | Path = REPO) -> d
 def comparisons(doc: dict) -> dict:
     """The entries of a results document that compare with a paper (those that carry a verdict)."""
     return {k: e for k, e in doc["values"].items() if "verdict" in e}
-
-
-def regrade(entry: dict) -> stats.Verdict:
-    """Apply the verdict rule again to a saved comparison (its interval as saved, with method, clusters and
-    permutation p): a verdict edited by hand, or saved under another rule, does not come out the same."""
-    i = entry["interval"]
-    ci = stats.Interval(entry["value"], entry["ci"][0], entry["ci"][1], entry["n"], i.get("level", stats.LEVEL),
-                        i.get("method", "bca"), i.get("n_resamples", stats.N_RESAMPLES), i.get("unit", "image"),
-                        i.get("n_clusters"), i.get("p_value"))
-    return stats.verdict(ci, entry["kind"], entry["reference"], entry.get("tol"),
-                         entry["verdict"] != "not comparable", entry.get("why"))
 
 
 def _num(v) -> str:
@@ -288,33 +300,3 @@ def notebook_section(doc: dict, heading: bool = True) -> str:
         ours = f"{_num(e['value'])} [{_num(lo)}, {_num(hi)}]"
         out.append(f"| {claim} | {paper} | {ours} | {e['n']} | **{e['verdict']}** | {_cell(e['reason'])} |")
     return "\n".join(out) + "\n"
-
-
-def summary(root: str | Path = REPO, profile: str = "standard") -> str:
-    """results/SUMMARY.md: per notebook, the verdict counts, then one row per comparison with a paper."""
-    sub = "" if profile == "standard" else profile
-    docs = [json.loads(p.read_text()) for p in sorted((Path(root) / "results" / sub).glob("*.json"))
-            if not p.name.endswith(".timings.json")]
-    docs = [d for d in docs if comparisons(d)]
-    head = [f"# Paper claims against this kit's numbers ({profile} profile)\n",
-            "Written by `make figures` from results/*.json. Each row: the paper's value or claim, ours with its "
-            "95% bootstrap interval over the units sampled (images, pairs within images, seeds), n, and the "
-            "verdict of the kit's one rule (`xaikit.stats.verdict`): **held** when the paper's value or "
-            "direction is consistent with our interval and the interval is narrow enough to tell, **not held** "
-            "when the interval excludes it, **inconclusive** when it is too wide (the reason says what width "
-            "would decide), **not comparable** for absolute values on another model or data set.\n",
-            "| notebook | held | not held | inconclusive | not comparable |\n|---|---|---|---|---|"]
-    for d in docs:
-        c = verdict_counts(d)
-        head.append(f"| {d['notebook']} | " + " | ".join(str(c[v]) for v in stats.VERDICTS) + " |")
-    return "\n".join(head) + "\n\n" + "\n".join(notebook_section(d) for d in docs)
-
-
-def write_summary(root: str | Path = REPO, profile: str = "standard") -> Path:
-    sub = "" if profile == "standard" else profile
-    path = Path(root) / "results" / sub / "SUMMARY.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(summary(root, profile))
-    os.replace(tmp, path)
-    return path

@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from .results import PROFILES, REPO, write_summary
+from .claims import write_summary
+from .results import PROFILES, REPO
 
 NOTEBOOKS = REPO / "notebooks"
 KERNEL = "xaikit"

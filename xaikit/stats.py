@@ -10,6 +10,8 @@ the paper's claim into "held", "not held", "inconclusive" or "not comparable" wi
 - `t_interval`: Student-t interval for a handful of units (training seeds), where a bootstrap under-covers.
 - `rank_test`: Spearman or Kendall with an exact permutation p-value at small n (Monte Carlo beyond).
 - `rank_agreement`: rank correlation of per-method means with the paper's values, interval over images.
+- `order_test`, `order_verdict`: an order among k methods decided by its exact permutation test, both sides.
+- `binomial_interval`: exact (Clopper-Pearson) interval of a proportion.
 - `censored_summary`: median and censor count for searches that can hit a cap (never a mean the cap drives).
 """
 from __future__ import annotations
@@ -26,7 +28,7 @@ VERDICTS = ("held", "not held", "inconclusive", "not comparable")
 # Below this many resampled units (images, or clusters) a bootstrap interval is not a 95% interval: with 3 wins
 # out of 3 every resample is a win and the interval collapses to a point. Such claims stay inconclusive.
 MIN_UNITS = 10
-KINDS = ("equal", "greater", "less")
+KINDS = ("equal", "greater", "less", "equivalent")
 _CHUNK = 4_000_000  # resampled values held at once
 
 
@@ -43,6 +45,7 @@ class Interval:
     unit: str = "image"
     n_clusters: int | None = None
     p_value: float | None = None   # exact permutation p of an order's agreement (rank_agreement), if any
+    p_reverse: float | None = None  # the same test's p for the reversed order (the other side)
 
     @property
     def width(self) -> float:
@@ -122,11 +125,21 @@ def _resampled_stats(a: np.ndarray, groups: list[np.ndarray], stat, n_resamples:
 
 def percentile_interval(estimate: float, boot, n: int, *, level: float = LEVEL, method: str = "percentile",
                         unit: str = "image", n_clusters: int | None = None,
-                        p_value: float | None = None) -> Interval:
+                        p_value: float | None = None, p_reverse: float | None = None) -> Interval:
     """The percentile interval of bootstrap replicates `boot` (NaN replicates ignored) around `estimate`."""
     alpha = (1 - level) / 2
     lo, hi = np.nanquantile(np.asarray(boot, dtype=float), [alpha, 1 - alpha])
-    return Interval(float(estimate), float(lo), float(hi), n, level, method, len(boot), unit, n_clusters, p_value)
+    return Interval(float(estimate), float(lo), float(hi), n, level, method, len(boot), unit, n_clusters, p_value,
+                    p_reverse)
+
+
+def binomial_interval(successes: int, n: int, *, level: float = LEVEL, unit: str = "image") -> Interval:
+    """Exact (Clopper-Pearson) interval of a proportion: never collapses to a point, unlike a bootstrap of 0/1
+    values that are all equal."""
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    ci = _st.binomtest(int(successes), int(n)).proportion_ci(level, method="exact")
+    return Interval(successes / n, float(ci.low), float(ci.high), int(n), level, "clopper-pearson", 0, unit)
 
 
 def _jackknife(a: np.ndarray, groups: list[np.ndarray], stat) -> np.ndarray:
@@ -262,8 +275,11 @@ def rank_test(x, y, method: str = "spearman", alternative: str = "greater", n_re
     if len(x) < 3:
         raise ValueError(f"a rank correlation needs at least 3 items, got {len(x)}")
     fn = _rank_stat(method)
-    res = _st.permutation_test((x, y), lambda a, b, axis=-1: fn(a, b, axis), permutation_type="pairings",
-                               vectorized=True, n_resamples=n_resamples, alternative=alternative, rng=seed)
+    # Permute x alone against fixed y: n! distinct pairings (permuting both would count (n!)^2 and fall back to
+    # Monte Carlo from n = 6 on).
+    res = _st.permutation_test((x,), lambda a, axis=-1: fn(a, np.broadcast_to(y, a.shape), axis),
+                               permutation_type="pairings", vectorized=True, n_resamples=n_resamples,
+                               alternative=alternative, rng=seed)
     exact = math.factorial(len(x)) <= n_resamples
     return RankTest(float(res.statistic), float(res.pvalue), len(x), method, exact, alternative)
 
@@ -284,6 +300,7 @@ def rank_agreement(per_unit, reference, method: str = "spearman", *, clusters=No
         raise ValueError(f"per_unit must be (units, {len(ref)}), got {a.shape}")
     fn = _rank_stat(method)
     test = rank_test(a.mean(0), ref, method, n_resamples=n_permutations, seed=seed)
+    reverse = rank_test(a.mean(0), ref, method, alternative="less", n_resamples=n_permutations, seed=seed)
     groups, _ = _cluster_index(clusters, len(a))
     rng = np.random.default_rng(seed)
     m = len(groups)
@@ -299,8 +316,53 @@ def rank_agreement(per_unit, reference, method: str = "spearman", *, clusters=No
             means = np.stack([a[np.concatenate([groups[i] for i in row])].mean(0) for row in idx])
         boot[s:s + k] = fn(means, np.broadcast_to(ref, means.shape), axis=-1)
     ci = percentile_interval(test.statistic, boot, len(a), level=level, unit=unit,
-                             n_clusters=len(groups) if clusters is not None else None, p_value=test.p_value)
+                             n_clusters=len(groups) if clusters is not None else None, p_value=test.p_value,
+                             p_reverse=reverse.p_value)
     return ci, test
+
+
+def _spearman_null(k: int, n_resamples: int = 100_000, seed: int = 0) -> np.ndarray:
+    """Spearman's rho of every ordering of k untied items against 1..k (all k! where k! <= n_resamples, else a
+    seeded Monte Carlo sample of orderings)."""
+    ranks = np.arange(k, dtype=float)
+    if math.factorial(k) <= n_resamples:
+        from itertools import permutations
+        perms = np.array(list(permutations(range(k))), dtype=float)
+    else:
+        rng = np.random.default_rng(seed)
+        perms = np.argsort(rng.random((n_resamples, k)), axis=1).astype(float)
+    return spearman(perms, np.broadcast_to(ranks, perms.shape), axis=-1)
+
+
+def order_test(statistic: float, k: int, *, n_resamples: int = 100_000, seed: int = 0) -> tuple[float, float, bool]:
+    """Permutation p-values of an observed Spearman rho between two orders of k untied items: (p of an agreement
+    at least this strong, p of a reversal at least this strong, exact). Exact when k! <= n_resamples."""
+    if k < 3:
+        raise ValueError(f"an order needs at least 3 items, got {k}")
+    null = _spearman_null(k, n_resamples, seed)
+    eps = 1e-9
+    return (float(np.mean(null >= statistic - eps)), float(np.mean(null <= statistic + eps)),
+            math.factorial(k) <= n_resamples)
+
+
+def order_verdict(statistic: float, k: int, *, level: float = LEVEL, p_value: float | None = None,
+                  p_reverse: float | None = None) -> Verdict:
+    """An order among k items (methods) decided by the permutation test of its rank correlation, on both
+    sides: held when an agreement this strong is rare by chance (p < 1 - level), not held when a reversal
+    this strong is, else inconclusive. No bootstrap interval: over so few items it collapses or under-covers."""
+    if p_value is None or p_reverse is None:
+        p_value, p_reverse, _ = order_test(statistic, k)
+    a = 1 - level
+    floor = 1 / math.factorial(k) if k <= 12 else 0.0
+    span = f"rho = {statistic:.3g} over k={k} items"
+    if p_value < a:
+        return Verdict("held", f"{span}: agreement this strong has permutation p = {p_value:.3g} < {a:.2g}")
+    if p_reverse < a:
+        return Verdict("not held", f"{span}: the order is reversed, permutation p = {p_reverse:.3g} < {a:.2g}")
+    why = (f"{span}: permutation p = {p_value:.3g} (agreement), {p_reverse:.3g} (reversal), neither < {a:.2g}")
+    if floor >= a:
+        why += f"; with {k} items no order can reach p < {a:.2g} (the smallest p is 1/{k}! = {floor:.3g})"
+    return Verdict("inconclusive", why)
 
 
 # ------------------------------------------------------------------------------------------------ censoring
@@ -342,26 +404,29 @@ def censored_summary(values, cap: float | None = None, censored=None, *, n_resam
 
 # ------------------------------------------------------------------------------------------ the verdict rule
 
-def verdict(ci: Interval, kind: str, reference: float = 0.0, tol: float | None = None,
+def verdict(ci: Interval, kind: str, reference=0.0, tol: float | None = None,
             comparable: bool = True, why: str | None = None) -> Verdict:
     """The kit's one verdict rule, from a 95% interval and what the paper claims.
 
-    kind "equal": the paper's value `reference`, to within `tol` (required). Held when the whole interval
-      lies within reference +- tol (equal to within what matters, even if the interval misses the exact
-      value); not held when the interval excludes the paper's value and reaches beyond that band; otherwise
-      inconclusive, and an interval inside the band (width <= 2 * tol) would decide.
-    kind "greater" / "less": the claimed direction against `reference` (0 for a difference). Held when
-      the whole interval is on the claimed side; not held when the whole interval is on the other side,
-      or (with `tol`) lies within `reference` +- tol, i.e. no effect of a size that matters; otherwise
-      inconclusive, and an interval narrower than 2 * |estimate - reference| would decide.
+    kind "equal" (a value within a tolerance; `reference` a number or a (low, high) range) and "equivalent"
+      (two quantities that "follow closely": their difference against `reference`, 0 by default), `tol`
+      required: held when the whole interval lies within the band reference +- tol; not held when it lies
+      wholly outside the band (surely farther than tol); otherwise inconclusive, and an interval inside the
+      band (width <= its width) would decide.
+    kind "greater" / "less": the claimed direction against `reference` (0 for a difference). Held when the
+      whole interval is on the claimed side; not held when the whole interval is on the other side, or (with
+      `tol`) lies within reference +- tol, i.e. no effect of a size that matters; otherwise inconclusive, and
+      an interval narrower than 2 * |estimate - reference| would decide.
     comparable=False: an absolute value on another model or data set; "not comparable", whatever it is
       (`why` says why, if not for that).
-    Few units: a bootstrap interval over fewer than MIN_UNITS units (or clusters) decides nothing; such a
-    claim is inconclusive whatever its interval (t intervals over seeds are exempt: they are exact under
-    normality).
-    Orders: an interval that carries a permutation p-value (rank agreement over k methods) is held only when
-    that p-value is below 1 - level too: with 5 methods a Spearman of 0.8 has p = 0.067, and even perfect
-    agreement cannot beat 1/120.
+    Few units: a bootstrap interval over fewer than MIN_UNITS units (or clusters) decides nothing (t intervals
+      over seeds are exempt: they are exact under normality).
+    Degenerate: a bootstrap interval with low == high over several units means the interval method does not
+      fit the statistic (use `binomial_interval` for a proportion, `order_verdict` for an order); it decides
+      nothing.
+    Orders: an interval that carries permutation p-values (rank agreement over k methods) decides only where
+      the permutation test does, on both sides: held needs p < 1 - level, not held needs p_reverse < 1 - level
+      (with 5 methods even perfect agreement cannot beat 1/120).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -373,30 +438,44 @@ def verdict(ci: Interval, kind: str, reference: float = 0.0, tol: float | None =
         return Verdict("not comparable", f"{why or 'absolute value on another model or data than the papers'}; "
                                          f"ours {est:.3g} ({span})")
     units = ci.n_clusters if ci.n_clusters is not None else ci.n
-    if ci.method in ("bca", "percentile") and units < MIN_UNITS:
+    boot = ci.method in ("bca", "percentile")
+    if boot and units < MIN_UNITS:
         return Verdict("inconclusive", f"only {units} {ci.unit}s: a bootstrap interval over fewer than {MIN_UNITS} "
                                        f"decides nothing ({span})")
-    if kind == "equal":
+    if boot and lo == hi and units > 1:
+        return Verdict("inconclusive", f"degenerate interval ({span}): every resample gives the same value, so the "
+                                       "bootstrap does not fit this statistic (a proportion needs an exact binomial "
+                                       "interval, an order the permutation test)")
+    if kind in ("equal", "equivalent"):
         if tol is None:
-            raise ValueError("an 'equal' claim needs tol: how far from the paper's value still counts as equal")
-        if reference - tol <= lo and hi <= reference + tol:
-            return Verdict("held", f"our {span} lies within the paper's {reference:.3g} +- {tol:.3g}")
-        if not lo <= reference <= hi:
-            return Verdict("not held", f"paper's {reference:.3g} lies outside our {span}, which reaches beyond "
-                                       f"+-{tol:.3g} of it")
-        return Verdict("inconclusive", f"paper's {reference:.3g} lies inside our {span}, but the interval reaches "
-                                       f"beyond +-{tol:.3g} of it; an interval within that band (width <= "
-                                       f"{2 * tol:.3g}) would decide", 2 * tol)
+            raise ValueError(f"an '{kind}' claim needs tol: how far from the reference still counts as equal")
+        r_lo, r_hi = (float(reference[0]), float(reference[1])) if np.ndim(reference) else (reference, reference)
+        b_lo, b_hi = r_lo - tol, r_hi + tol
+        ref = f"{r_lo:.3g}" if r_lo == r_hi else f"[{r_lo:.3g}, {r_hi:.3g}]"
+        if b_lo <= lo and hi <= b_hi:
+            return Verdict("held", f"our {span} lies within {ref} +- {tol:.3g}")
+        if hi < b_lo or lo > b_hi:
+            return Verdict("not held", f"our {span} lies wholly outside {ref} +- {tol:.3g}")
+        return Verdict("inconclusive", f"our {span} overlaps {ref} +- {tol:.3g} but is not inside it; an interval "
+                                       f"within the band (width <= {b_hi - b_lo:.3g}) would decide", b_hi - b_lo)
+    if np.ndim(reference):
+        raise ValueError(f"a '{kind}' claim takes one reference value, got {reference!r}")
     sign = 1 if kind == "greater" else -1
     word = ">" if kind == "greater" else "<"
+    alpha = 1 - ci.level
     if sign * (lo - reference) > 0 and sign * (hi - reference) > 0:
-        if ci.p_value is not None and ci.p_value >= 1 - ci.level:
+        if ci.p_value is not None and ci.p_value >= alpha:
             return Verdict("inconclusive", f"whole interval {word} {reference:.3g} ({span}), but the exact "
-                                           f"permutation p = {ci.p_value:.3g} >= {1 - ci.level:.2g}: an order "
+                                           f"permutation p = {ci.p_value:.3g} >= {alpha:.2g}: an order "
                                            "this close arises by chance among so few items")
         return Verdict("held", f"whole interval {word} {reference:.3g}: {span}"
                        + (f", exact p = {ci.p_value:.3g}" if ci.p_value is not None else ""))
     if sign * (lo - reference) < 0 and sign * (hi - reference) < 0:
+        if ci.p_value is not None and (ci.p_reverse is None or ci.p_reverse >= alpha):
+            p = "unknown" if ci.p_reverse is None else f"{ci.p_reverse:.3g}"
+            return Verdict("inconclusive", f"whole interval on the other side of {reference:.3g} ({span}), but the "
+                                           f"permutation p of the reversed order = {p} is not < {alpha:.2g}: among so "
+                                           "few items its sign alone decides nothing")
         return Verdict("not held", f"whole interval on the other side of {reference:.3g}: {span}")
     if tol is not None and reference - tol <= lo and hi <= reference + tol:
         return Verdict("not held", f"interval within {reference:.3g} +- {tol:.3g}, no effect that large: {span}")

@@ -4,14 +4,17 @@
 #   make paper PARAMS="-p imagenet_val /path/to/ILSVRC2012"     notebook parameters (repeatable -p name value)
 #   make lab                              JupyterLab on notebooks/ with the kit's kernel, "xaikit (.venv)"
 #                                         (LAB_ARGS="--no-browser --port 8890" passes options to jupyter lab)
-#   make env TORCH=cpu                    CPU-only torch (no CUDA libraries: about 1 GB instead of 6 GB)
+#   make env TORCH=cuda                   CUDA torch (the default only where nvidia-smi finds a GPU; else CPU torch,
+#                                         about 1 GB instead of 6 GB). The flavour is part of the venv's stamp.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= standard
 NB ?=
 PARAMS ?=
-TORCH ?=
+# CPU torch unless an NVIDIA GPU is there; `make env TORCH=cuda` (or cpu) to choose.
+TORCH ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)
+STAMP := $(VENV)/.installed-$(TORCH)
 LAB_ARGS ?=
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
@@ -24,23 +27,28 @@ python-version:
 	  echo "xaikit needs Python 3.11 or newer, but '$(PYTHON)' is: $$($(PYTHON) --version 2>/dev/null || echo 'not found')."; \
 	  echo "Install Python 3.11+ and point make at it, e.g.  make test PYTHON=python3.11"; exit 1; }
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml
 	@$(MAKE) --no-print-directory python-version PYTHON=$(PYTHON)
 	@$(PYTHON) -m venv $(VENV) || { echo "'$(PYTHON) -m venv' failed: on Debian/Ubuntu install the venv module" \
 	  "(apt install python3-venv, or python3.11-venv), then run make again."; exit 1; }
+	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	$(PY) -m pip install --quiet --upgrade pip
 ifeq ($(TORCH),cpu)
-	$(PY) -m pip install --quiet $(TORCH_PINS) --index-url $(TORCH_CPU_INDEX)
-	grep -vE '^(nvidia-|cuda-|triton==)' requirements.txt > $(VENV)/requirements-cpu.txt
+	$(PY) -m pip uninstall --quiet -y torch torchvision 2>/dev/null || true
+	$(PY) -m pip install --quiet $(TORCH_PINS) --index-url $(TORCH_CPU_INDEX) || $(PY) -m pip install --quiet $(TORCH_PINS)
+	grep -vE '^(nvidia-|cuda-|triton==|torch==|torchvision==)' requirements.txt > $(VENV)/requirements-cpu.txt
 	$(PY) -m pip install --quiet -r $(VENV)/requirements-cpu.txt
-else
+else ifeq ($(TORCH),cuda)
+	$(PY) -m pip uninstall --quiet -y torch torchvision 2>/dev/null || true
 	$(PY) -m pip install --quiet -r requirements.txt
+else
+	@echo "TORCH must be cpu or cuda, got '$(TORCH)'"; exit 1
 endif
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name xaikit --display-name "xaikit (.venv)" >/dev/null
 	touch $@
 
-env: $(VENV)/.installed
+env: $(STAMP)
 
 data: env
 	$(PY) -c "from xaikit.data import seed_offline_copies; [print(l) for l in seed_offline_copies()]"

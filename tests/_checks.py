@@ -1,5 +1,5 @@
 """Assertions shared by the notebook tests: what every saved comparison with a paper must carry."""
-from xaikit import results, stats
+from xaikit import claims, stats
 
 # The batch size a forward plan picks decides which matrix kernel runs, and with it the last bits of float32
 # logits (about 1e-8 here): outputs computed in differently composed batches agree to float32 rounding, not bit
@@ -9,16 +9,32 @@ F32 = dict(rtol=1e-5, atol=1e-7)
 FIELDS = ("verdict", "ci", "n", "reason", "kind", "claim", "interval", "reference")
 
 
+def registry_row(key: str, claim_id: str):
+    """The registry row `claim_id` that grades results key `key`, in whichever notebook's registry holds it."""
+    for nb in claims.notebooks():
+        row = claims.load(nb).by_measure().get(key)
+        if row is not None and row.id == claim_id:
+            return row
+    raise AssertionError(f"{key}: no registry row {claim_id!r} grades it")
+
+
 def check_comparisons(values: dict) -> dict:
     """Every entry compared with a paper carries its interval, n, verdict and reason, and the verdict is what
-    the kit's rule gives for the saved interval. Returns those entries."""
+    the registry row that grades it gives for the saved interval (the kit's rule alone where no row does, as
+    for a measurement only a smoke run makes). Returns those entries."""
     compared = {k: e for k, e in values.items() if "paper" in e or "verdict" in e}
     assert compared, "no comparisons saved"
     for k, e in compared.items():
         for field in FIELDS:
             assert field in e, (k, field)
-        assert e["verdict"] in stats.VERDICTS and e["reason"], k
+        assert e["verdict"] in claims.STATUSES and e["reason"], k
         assert isinstance(e["n"], int) and e["n"] >= 1, k
         assert e["ci"][0] <= e["ci"][1], k
-        assert results.regrade(e).verdict == e["verdict"], k
+        if e.get("claim_id"):
+            row = registry_row(k, e["claim_id"])
+            assert claims.registry_fields(row, e, {"values": values})["verdict"] == e["verdict"], k
+        else:
+            ci = claims.interval(e)
+            assert stats.verdict(ci, e["kind"], e["reference"], e.get("tol"), e["verdict"] != "not comparable",
+                                 e.get("why")).verdict == e["verdict"], k
     return compared

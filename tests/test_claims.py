@@ -160,5 +160,6 @@ def test_results_save_grades_through_the_registry(tmp_path, monkeypatch):
     assert v.verdict == "not held"
     res.save()
     e = json.loads(res.path.read_text())["values"]["ssim.gb"]
-    assert e["claim_id"] == "t1.gb" and e["verdict"] == "not held" and e["kind"] == "value" and e["tol"] == 0.01
+    assert e["claim_id"] == "t1.gb" and e["verdict"] == "not held" and e["registry"]["kind"] == "value"
+    assert e["registry"]["tolerance"] == 0.01 and e["kind"] == "greater"   # what the notebook asked stays
     assert "| t1.gb |" in res.comparison_table()

@@ -136,7 +136,7 @@ def _problems(raw: dict, where: str) -> list[str]:
     if raw.get("row") not in ROWS:
         out.append(f"{at}: row must be one of {ROWS}, got {raw.get('row')!r}")
     routes = [k for k in _ROUTES if raw.get(k)]
-    if len(routes) != 1:
+    if len(routes) != 1 and not (raw.get("guaranteed") and not routes):   # a guaranteed row may name nothing
         out.append(f"{at}: needs exactly one of {_ROUTES}, has {routes}")
     measured = bool(raw.get("measure") or raw.get("measures"))
     kind = raw.get("kind")
@@ -242,6 +242,11 @@ def grade_entry(row: Row, entry: dict) -> Grade:
     """One row graded on one saved measurement."""
     if row.guaranteed:
         return Grade("refused", f"not a test: the outcome is fixed by construction ({row.guaranteed})")
+    if row.transfers == "none" or (row.kind == "order" and row.transfers not in ("order", "value")):
+        ci = interval(entry) if row.kind != "order" else None
+        why = f"does not transfer to our setting: {row.transfer_why or 'another model or data'}"
+        return _from_verdict(stats.verdict(ci, "equal", 0.0, 0.0, comparable=False, why=why), ci) if ci else \
+            Grade("not comparable", why, float(entry["value"]))
     if row.kind == "order":
         rho, k = float(entry["value"]), _n_items(entry)
         return Grade(**{**_from_verdict(stats.order_verdict(rho, k), None).__dict__, "estimate": rho, "n": k})
@@ -309,21 +314,22 @@ def _results(notebook: str, root: str | Path = REPO, profile: str = "standard") 
 
 
 def registry_fields(row: Row, entry: dict, doc: dict | None = None) -> dict:
-    """A results entry with the registry's grading written into it: verdict, reason, the row's id and type, and
-    what it was tested against (kind, reference, tol), replacing what the notebook passed."""
+    """A results entry with the registry's grading written into it: `verdict` and `reason`, and under
+    `registry` the row's id and type and what it was tested against. The notebook's own `kind`/`reference`/`tol`
+    stay as the notebook passed them (what it measured); the verdict is the registry's."""
     if row.measures and doc is not None:   # a cell read only by a table's summary row carries that row's grade
         g = grade(row, doc)
         g = Grade(g.status, f"one of the {len(row.measures)} cells of {row.id}: {g.reason}")
     else:
         g = grade_entry(row, entry)
-    new = {k: v for k, v in entry.items() if k not in ("decide_width", "tol")}
-    reference = row.paper_value if row.kind == "value" else (None if row.kind == "order" else row.reference)
-    new.update(verdict=g.status, reason=g.reason, claim_id=row.id, row=row.row, kind=row.kind or "refused",
-               reference=reference)
-    if row.tolerance is not None:
-        new["tol"] = row.tolerance
-    if row.kind == "direction":
-        new["direction"] = row.direction
+    graded_as = {"id": row.id, "row": row.row, "kind": row.kind or "refused", "transfers": row.transfers}
+    for key in ("paper_value", "tolerance", "direction"):
+        if getattr(row, key) is not None:
+            graded_as[key] = getattr(row, key)
+    if row.kind in ("direction", "equivalence"):
+        graded_as["reference"] = row.reference
+    new = {k: v for k, v in entry.items() if k != "decide_width"}
+    new.update(verdict=g.status, reason=g.reason, claim_id=row.id, registry=graded_as)
     return new
 
 
@@ -332,7 +338,7 @@ def apply(notebook: str, doc: dict) -> int:
     returns how many entries changed. `Results.save` does this before writing a notebook's file."""
     changed = 0
     for k, r in load(notebook).by_measure().items():
-        if k in doc["values"]:
+        if k in doc["values"] and "ci" in doc["values"][k]:   # a measurement with an interval, not a bare record
             e = doc["values"][k]
             new = registry_fields(r, e, doc)
             if new != e:
@@ -400,6 +406,34 @@ def section(notebook: str, doc: dict | None = None, root: str | Path = REPO, hea
             continue
         counts = ", ".join(f"{t[s]} {s}" for s in STATUSES if t[s])
         out.append(f"**{title}** ({t['registered']}: {counts})\n\n" + table(rows, row_type))
+    return "\n".join(out)
+
+
+def closing(notebook: str, doc: dict | None = None, root: str | Path = REPO, profile: str = "standard") -> str:
+    """A notebook's closing text, generated from its verdicts: the tally of the paper's claims, then which held,
+    which did not and which stay open, each in the paper's words with our reason; controls and the kit's
+    findings counted apart."""
+    rows = graded(notebook, doc, root, profile)
+    reg = load(notebook)
+    t = tally(rows, "claim")
+    out = []
+    if t["registered"]:
+        out.append(f"**{reg.paper.get('cite', notebook)}.** The registry lists {t['registered']} of its claims; "
+                   f"{t['graded']} are graded here: {t['held']} held, {t['not held']} not held, "
+                   f"{t['inconclusive']} inconclusive. {t['not comparable']} are absolute values on another model "
+                   f"or data set (not comparable), {t['not testable']} cannot be tested here, {t['pending']} wait "
+                   f"for a measurement the notebook does not save yet, and {t['refused']} were refused as tests "
+                   "(their outcome is fixed by construction).\n")
+        for status, title in (("held", "Held"), ("not held", "Not held"), ("inconclusive", "Inconclusive")):
+            mine = [(r, g) for r, g in rows if r.row == "claim" and g.status == status]
+            if mine:
+                out.append(f"*{title}:*\n" + "\n".join(f"- {r.where}: \"{_cell(r.words)}\" ({_cell(g.reason)})"
+                                                       for r, g in mine) + "\n")
+    for row_type, title in (("control", "controls"), ("finding", "findings of the kit's own")):
+        c = tally(rows, row_type)
+        if c["registered"]:
+            counts = ", ".join(f"{c[s]} {s}" for s in STATUSES if c[s])
+            out.append(f"Apart from the paper's claims, {c['registered']} {title}: {counts}.\n")
     return "\n".join(out)
 
 

@@ -1,8 +1,12 @@
 """Seeded draws across classes (never the first N items) and the notebook runner's command line."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from xaikit import data, run
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_fewer_than_classes_gives_distinct_classes():
@@ -63,3 +67,38 @@ def test_reserved_parameters_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run.main(["-p", "profile", "paper"])
     assert "set these with --profile" in capsys.readouterr().err
+
+
+def test_shrink_outputs_makes_figures_light_and_keeps_sources(tmp_path):
+    import base64
+    import io
+
+    import matplotlib
+    import nbformat
+    from PIL import Image
+
+    from xaikit import run
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(16, 8), dpi=150)
+    ax.imshow(np.random.default_rng(0).random((200, 400)), cmap="inferno")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    png = buf.getvalue()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("plot()", outputs=[
+        nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(png).decode()})])])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    saved = run.shrink_outputs(path)
+    out = nbformat.read(str(path), as_version=4)
+    assert out.cells[0].source == "plot()" and saved > 0
+    (kind, data), = out.cells[0].outputs[0]["data"].items()
+    im = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert kind in ("image/png", "image/jpeg") and im.width == run.MAX_WIDTH and len(base64.b64decode(data)) < len(png)
+    assert run.shrink_outputs(path) == 0          # already light: nothing more to do
+
+
+def test_committed_executed_notebooks_are_light():
+    for p in sorted((ROOT / "notebooks" / "executed").glob("*.ipynb")):
+        assert p.stat().st_size <= 2_000_000, p.name

@@ -59,9 +59,22 @@ def _finite(v) -> bool:
     return True
 
 
+def _dumps(v, indent: int = 0) -> str:
+    """JSON with one key a line, sorted, and lists of plain values on one line (per-unit values are long)."""
+    pad = " " * indent
+    if isinstance(v, dict):
+        if not v:
+            return "{}"
+        inner = ",\n".join(f"{pad} {json.dumps(str(k))}: {_dumps(x, indent + 1)}" for k, x in sorted(v.items()))
+        return "{\n" + inner + "\n" + pad + "}"
+    if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
+        return "[\n" + ",\n".join(f"{pad} {_dumps(x, indent + 1)}" for x in v) + "\n" + pad + "]"
+    return json.dumps(v, allow_nan=False)
+
+
 def write_json(obj, path: Path) -> None:
     """Write atomically as JSON (`write_text`)."""
-    write_text(json.dumps(_plain(obj), indent=1, sort_keys=True, allow_nan=False) + "\n", path)
+    write_text(_dumps(_plain(obj)) + "\n", path)
 
 
 def write_text(text: str, path: Path) -> None:

@@ -86,7 +86,55 @@ def execute(nb: Path, profile: str = "standard", out: Path = REPO, seed: int = 0
                         parameters=dict(profile=profile, seed=seed, out_dir=_relative(out, cwd), **parameters),
                         progress_bar=False, log_output=True, execution_timeout=timeout)
     _record_kernel(target, kernel)
+    shrink_outputs(target)
     return target
+
+
+MAX_WIDTH = 900         # pixels of a figure as shown in an executed notebook; figures/ keeps full resolution
+
+
+def _smaller_image(png: bytes, max_width: int = MAX_WIDTH) -> tuple[str, bytes]:
+    """A figure as shown in the notebook: at most max_width pixels wide, as a 256-colour PNG or a JPEG,
+    whichever is smaller (line plots stay PNG, maps and photographs become JPEG)."""
+    import io
+
+    from PIL import Image
+    im = Image.open(io.BytesIO(png)).convert("RGB")
+    if im.width > max_width:
+        im = im.resize((max_width, round(im.height * max_width / im.width)), Image.LANCZOS)
+    out = {}
+    buf = io.BytesIO()
+    im.quantize(256, method=Image.Quantize.MEDIANCUT).save(buf, "PNG", optimize=True)
+    out["image/png"] = buf.getvalue()
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=80, optimize=True)
+    out["image/jpeg"] = buf.getvalue()
+    kind = min(out, key=lambda k: len(out[k]))
+    return kind, out[kind]
+
+
+def shrink_outputs(path: Path, max_width: int = MAX_WIDTH) -> int:
+    """Make an executed notebook light: every embedded PNG figure re-encoded by `_smaller_image` where that is
+    smaller; cell sources are untouched. Returns the bytes saved."""
+    import base64
+
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    saved = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" not in data:
+                continue
+            png = base64.b64decode(data["image/png"])
+            kind, small = _smaller_image(png, max_width)
+            if len(small) < len(png):
+                del data["image/png"]
+                data[kind] = base64.b64encode(small).decode()
+                saved += len(png) - len(small)
+    if saved:
+        nbformat.write(nb, str(path))
+    return saved
 
 
 def _record_kernel(path: Path, kernel: str) -> None:

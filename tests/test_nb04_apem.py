@@ -50,7 +50,7 @@ def test_no_mean_and_absolute_values_not_comparable(values):
     assert not [k for k in values if "apem_mean" in k]  # means would be driven by the search cap
     for m in METHODS:
         for k in (f"apem_median_{m}_final", f"apem_median_misclassified_{m}", f"imagenet_apem_median_{m}_final"):
-            assert values[k]["verdict"] == "not comparable", k
+            assert values[k]["verdict"] == "not comparable", k   # the registry: absolute APEM does not transfer
     assert values["apem_median_Gradient_final"]["paper"] == 81.0
 
 
@@ -62,7 +62,7 @@ def test_lrp_graded_on_the_cifar_cnn_never_on_efficientnet(values):
     assert lrp_in
     for k in lrp_in:
         assert values[k]["verdict"] == "not comparable", k
-        assert values[k]["reason"].startswith("LRP not meaningful on EfficientNet-Lite0"), k
+        assert "LRP is not meaningful" in values[k]["reason"], k
 
 
 def test_censored_medians_match_the_saved_eps(values, cap):

@@ -1,14 +1,41 @@
-"""Shared fixtures: each notebook runs once per test session in the smoke profile, into a temporary root."""
+"""Shared fixtures: each notebook runs once per test session in the smoke profile, into a temporary root.
+
+The smoke runs the collected tests need start at the beginning of the session, two at a time in their own
+processes (the machine's two cores), while the unit tests run; a test that needs one waits for it.
+"""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from xaikit.run import NOTEBOOKS, execute
+from xaikit.run import NOTEBOOKS
 
-_RUNS: dict[str, Path] = {}
+_RUNS: dict[str, object] = {}
+_POOL = ThreadPoolExecutor(max_workers=2)
+_NEEDED: list[str] = []
+
+
+def _smoke(name: str, root: Path, seed: int) -> Path:
+    cmd = [sys.executable, "-m", "xaikit.run", "--profile", "smoke", "--seed", str(seed), "--out", str(root),
+           "--executed", str(root / "executed"), name]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"smoke run of {name} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return root
+
+
+def _start(name: str, smoke_root: Path, seed: int = 0):
+    key = f"{name}:{seed}"
+    if key not in _RUNS:
+        nb = NOTEBOOKS / f"{name}.ipynb"
+        assert nb.is_file(), f"missing notebook {nb}"
+        _RUNS[key] = _POOL.submit(_smoke, name, smoke_root / f"seed{seed}", seed)
+    return _RUNS[key]
 
 
 @pytest.fixture(scope="session")
@@ -16,18 +43,21 @@ def smoke_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("smoke")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _prefetch(smoke_root):
+    """Start every smoke run the collected tests need, so they run beside the unit tests."""
+    for name in _NEEDED:
+        _start(name, smoke_root)
+    yield
+    _POOL.shutdown(wait=False, cancel_futures=True)
+
+
 @pytest.fixture(scope="session")
 def run_smoke(smoke_root):
     """run_smoke("01_dont_augment_me") -> the results dict that notebook saved (executed once per session)."""
 
     def run(name: str, seed: int = 0) -> dict:
-        key = f"{name}:{seed}"
-        root = smoke_root / f"seed{seed}"
-        if key not in _RUNS:
-            nb = NOTEBOOKS / f"{name}.ipynb"
-            assert nb.is_file(), f"missing notebook {nb}"
-            execute(nb, "smoke", root, seed, executed=root / "executed")
-            _RUNS[key] = root
+        root = _start(name, smoke_root, seed).result()
         path = root / "results" / "smoke" / f"{name}.json"
         assert path.is_file(), f"{name} saved no results at {path}"
         return json.loads(path.read_text())
@@ -41,6 +71,16 @@ def smoke_path(smoke_root):
     return lambda name, seed=0: smoke_root / f"seed{seed}"
 
 
+@pytest.hookimpl(trylast=True)   # after -k / -m deselection: start only what the selected tests need
 def pytest_collection_modifyitems(config, items):
-    """Unit tests first, then the notebook runs and the checks of what they saved."""
+    """Unit tests first, then the notebook runs and the checks of what they saved; note which notebooks the
+    collected tests run, to start them early."""
     items.sort(key=lambda item: item.fspath.basename.startswith("test_nb"))
+    needed = []
+    for item in items:
+        name = getattr(item.module, "NB", None)
+        if name is None and "run_smoke" in getattr(item, "fixturenames", ()):
+            name = getattr(getattr(item, "callspec", None), "params", {}).get("name")
+        if name and "run_smoke" in getattr(item, "fixturenames", ()) and name not in needed:
+            needed.append(name)
+    _NEEDED[:] = needed

@@ -128,7 +128,7 @@ def grey():
     of all three CIFAR channels (3) never divides 32 x 32, so pixel-level equality is tested on one channel."""
     torch.manual_seed(0)
     model = models.small_cnn(tuple(range(10))).eval()
-    x = data.load_fashion_mnist("test", n=6, seed=3).images
+    x = data.load_fashion_mnist("test", n=2, seed=3).images     # 2 x 784 Quantus forwards per metric
     maps = attribution.to_2d(attribution.attribute(model, x, method="gradient_x_input"), "sum")
     return model, x, maps
 
@@ -176,3 +176,22 @@ def test_faithfulness_equals_quantus_faithfulness_estimate(grey):
     deltas = F.single_pixel_deltas(model, x, pixels, torch.zeros_like(x), target=target)
     ours = F.faithfulness(maps, pixels, deltas)
     assert np.abs(np.asarray(q) - ours.numpy()).max() < 1e-4
+
+
+def test_a_plan_measured_on_a_busy_machine_is_measured_again_when_idle(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAIKIT_DATA", str(tmp_path))
+    monkeypatch.setattr(models, "_PLANS", {})
+    model = models.small_cnn(tuple(range(3)), width=2).eval()
+    monkeypatch.setattr(models, "machine_load", lambda: 3.0)            # busy: the sweep is provisional
+    busy = models.forward_plan(model, (1, 28, 28), min_s=0.01)
+    assert busy.load == 3.0
+    monkeypatch.setattr(models, "_PLANS", {})
+    monkeypatch.setattr(models, "_BY_MODEL", models.weakref.WeakKeyDictionary())
+    assert models.forward_plan(model, (1, 28, 28), min_s=0.01).load == 3.0   # still busy: the saved plan is kept
+    monkeypatch.setattr(models, "_PLANS", {})
+    monkeypatch.setattr(models, "_BY_MODEL", models.weakref.WeakKeyDictionary())
+    monkeypatch.setattr(models, "machine_load", lambda: 0.2)            # idle now: measured again, and kept
+    idle = models.forward_plan(model, (1, 28, 28), min_s=0.01)
+    assert idle.load == 0.2
+    saved = json.loads((tmp_path / "cache" / "throughput" / "plans.json").read_text())
+    assert [v["load"] for v in saved.values()] == [0.2]

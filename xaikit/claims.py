@@ -338,7 +338,7 @@ def apply(notebook: str, doc: dict) -> int:
     returns how many entries changed. `Results.save` does this before writing a notebook's file."""
     changed = 0
     for k, r in load(notebook).by_measure().items():
-        if k in doc["values"] and "ci" in doc["values"][k]:   # a measurement with an interval, not a bare record
+        if k in doc["values"] and "interval" in doc["values"][k]:   # a measurement with its interval saved
             e = doc["values"][k]
             new = registry_fields(r, e, doc)
             if new != e:
@@ -429,11 +429,15 @@ def closing(notebook: str, doc: dict | None = None, root: str | Path = REPO, pro
             if mine:
                 out.append(f"*{title}:*\n" + "\n".join(f"- {r.where}: \"{_cell(r.words)}\" ({_cell(g.reason)})"
                                                        for r, g in mine) + "\n")
+    else:
+        out.append("This notebook grades no claim of a paper.\n")
     for row_type, title in (("control", "controls"), ("finding", "findings of the kit's own")):
         c = tally(rows, row_type)
         if c["registered"]:
             counts = ", ".join(f"{c[s]} {s}" for s in STATUSES if c[s])
-            out.append(f"Apart from the paper's claims, {c['registered']} {title}: {counts}.\n")
+            lead = "Apart from the paper's claims, " if t["registered"] else ""
+            out.append(f"{lead}{c['registered']} {title}: {counts}.\n".capitalize() if not lead else
+                       f"{lead}{c['registered']} {title}: {counts}.\n")
     return "\n".join(out)
 
 

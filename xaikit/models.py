@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import time
 import weakref
@@ -156,6 +157,7 @@ class ForwardPlan:
     device: str
     threads: int
     sweep: tuple = ()   # ((batch_size, channels_last, images/s), ...)
+    load: float = 0.0   # the machine's 1-minute load per core when it was measured
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -212,6 +214,23 @@ def _time_forward(model, x: torch.Tensor, batch_size: int, channels_last: bool, 
         return len(x) / (time.perf_counter() - t0)
 
 
+BUSY = 1.0   # load per core above which a sweep's timings are the other processes' as much as the model's
+
+
+def machine_load() -> float:
+    """The 1-minute load average per core (0 where the platform has none)."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def _measured_busy(saved: dict) -> bool:
+    """A saved plan measured on a busy machine is provisional: measured again once the machine is not busy (a
+    busy sweep picks small batches: batch 8 where an idle one picks 512)."""
+    return saved.get("load", 0.0) > BUSY >= machine_load()
+
+
 def forward_plan(model: nn.Module, shape: tuple, *, retune: bool = False, rounds: int = 3,
                  min_s: float = 0.1, max_batch_s: float = 0.5) -> ForwardPlan:
     """The fastest (batch size, memory format) for `model` on images of `shape` (C, H, W) on its device.
@@ -238,7 +257,7 @@ def forward_plan(model: nn.Module, shape: tuple, *, retune: bool = False, rounds
             saved = json.loads(path.read_text())
         except (OSError, ValueError):
             saved = {}
-    if not retune and key in saved:
+    if not retune and key in saved and not _measured_busy(saved[key]):
         d = saved[key]
         plan = ForwardPlan(**{**d, "sweep": tuple(tuple(r) for r in d["sweep"])})
         _PLANS[key] = plan
@@ -261,6 +280,7 @@ def forward_plan(model: nn.Module, shape: tuple, *, retune: bool = False, rounds
 
 def _sweep(model, shape, dev, rounds, min_s, max_batch_s) -> ForwardPlan:
     model.eval()
+    load = round(machine_load(), 2) if dev.type == "cpu" else 0.0
     formats = (False, True) if len(shape) == 3 else (False,)
     gen = torch.Generator().manual_seed(0)
     dtype = next(model.parameters()).dtype
@@ -288,7 +308,7 @@ def _sweep(model, shape, dev, rounds, min_s, max_batch_s) -> ForwardPlan:
         bs *= 2
     sweep = tuple((b, cl, round(float(np.median(r)), 1)) for (b, cl), r in results.items())
     b, cl, rate = max(sweep, key=lambda r: r[2])
-    return ForwardPlan(b, cl, rate, _device_name(dev), torch.get_num_threads(), sweep)
+    return ForwardPlan(b, cl, rate, _device_name(dev), torch.get_num_threads(), sweep, load)
 
 
 def logits(model: nn.Module, x: torch.Tensor, batch_size: int | None = None, *, plan: ForwardPlan | None = None

@@ -153,6 +153,7 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="standard", choices=PROFILES)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(REPO), help="root under which results/ and figures/ are written")
+    ap.add_argument("--executed", default=None, help="folder for the executed copies (default notebooks/executed/)")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="notebook parameter (repeatable), e.g. -p imagenet_val /data/imagenet")
     args = ap.parse_args(argv)
@@ -163,7 +164,7 @@ def main(argv=None) -> int:
     for nb in notebooks(args.notebooks):
         t = time.time()
         print(f"== {nb.stem} ({args.profile})" + (f" {params}" if params else ""), flush=True)
-        execute(nb, args.profile, Path(args.out), args.seed, **params)
+        execute(nb, args.profile, Path(args.out), args.seed, executed=args.executed, **params)
         print(f"== {nb.stem} done in {time.time() - t:.0f} s", flush=True)
     print(f"summary: {write_summary(args.out, args.profile)}")
     return 0

@@ -63,9 +63,10 @@ test: data
 	$(PY) -m pytest -q tests
 
 # The venv's own Jupyter, its environment's kernels first, the kit's kernel by default.
+# As root (a container, Colab) Jupyter refuses to start without --allow-root.
 lab: data
 	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks \
-	  --MappingKernelManager.default_kernel_name=xaikit $(LAB_ARGS)
+	  --MappingKernelManager.default_kernel_name=xaikit $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

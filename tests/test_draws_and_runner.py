@@ -1,4 +1,5 @@
 """Seeded draws across classes (never the first N items) and the notebook runner's command line."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def test_command_line_parameters_reach_execute(monkeypatch):
     monkeypatch.setattr(run, "execute", lambda nb, profile, out, seed, **kw: seen.append((nb.stem, profile, kw)))
     monkeypatch.setattr(run, "write_summary", lambda *a: "summary.md")
     run.main(["--profile", "smoke", "-p", "imagenet_val", "/data/in", "-p", "n_images", "3", "00"])
-    assert seen == [("00_tour", "smoke", {"imagenet_val": "/data/in", "n_images": 3})]
+    assert seen == [("00_tour", "smoke", {"executed": None, "imagenet_val": "/data/in", "n_images": 3})]
 
 
 def test_reserved_parameters_are_refused(tmp_path, capsys):
@@ -102,3 +103,24 @@ def test_shrink_outputs_makes_figures_light_and_keeps_sources(tmp_path):
 def test_committed_executed_notebooks_are_light():
     for p in sorted((ROOT / "notebooks" / "executed").glob("*.ipynb")):
         assert p.stat().st_size <= 2_000_000, p.name
+
+
+def test_a_run_says_what_moved_against_the_results_before_it():
+    from xaikit import results
+    before = {"values": {"a": {"value": 0.5, "ci": [0.4, 0.6], "verdict": "held"},
+                         "b": {"value": {"x": [1.0, 2.0]}},
+                         "c": {"value": 3}}}
+    same = json.loads(json.dumps(before))
+    same["values"]["a"]["value"] = 0.5 + 1e-9                       # float noise
+    m = results.moved(before, same)
+    assert not any(m.values()) and "reproduced" in results.moved_report("nb", m)
+    after = json.loads(json.dumps(before))
+    after["values"]["a"].update(ci=[0.45, 0.6], verdict="inconclusive")
+    after["values"]["b"]["value"]["x"][1] = 2.5
+    del after["values"]["c"]
+    after["values"]["d"] = {"value": 1}
+    m = results.moved(before, after)
+    assert m["verdicts"] == [("a", "held", "inconclusive")] and m["added"] == ["d"] and m["removed"] == ["c"]
+    assert [k for k, _ in m["values"]] == ["a", "b"] and dict(m["values"])["b"] == pytest.approx(0.5)
+    text = results.moved_report("nb", m)
+    assert "1 verdicts changed" in text and "held -> inconclusive" in text

@@ -4,7 +4,7 @@ import pytest
 
 from _checks import registry_row
 
-from xaikit import claims, stats
+from xaikit import claims, data, stats
 
 NB = "02_sanity_checks_for_saliency_metrics"
 METHODS = ["sensitivity", "gradient⊙input", "deep Taylor", "DeepSHAP", "edge detection"]
@@ -49,9 +49,11 @@ def test_draw_is_saved_and_spread_over_classes(values):
     draw = values["draw"]["value"]
     n = values["n_images"]["value"]
     assert len(draw) == n == len(set(draw))
-    classes = {name.split("/")[1] for name in draw}
-    assert len(classes) == min(n, 10)  # a stratified draw: distinct classes while n <= 10
-    assert all(name.startswith("test/") for name in draw)
+    # the same draw again, from whichever CIFAR-10 copy is on disk (the JPEG copy names files test/<class>/...,
+    # torchvision's arrays test[i]): a stratified draw, distinct classes while n <= 10
+    again = data.load_cifar10("test", n=n, seed=0)
+    assert again.names == draw and all(name.startswith("test") for name in draw)
+    assert len(set(again.labels.tolist())) == min(n, 10)
     assert len(values["draw_background"]["value"]) == values["n_images"]["params"]["n_background"]
 
 

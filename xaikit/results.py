@@ -313,3 +313,47 @@ def notebook_section(doc: dict, heading: bool = True) -> str:
         ours = f"{_num(e['value'])} [{_num(lo)}, {_num(hi)}]"
         out.append(f"| {claim} | {paper} | {ours} | {e['n']} | **{e['verdict']}** | {_cell(e['reason'])} |")
     return "\n".join(out) + "\n"
+
+
+def _numbers(v, prefix=""):
+    """Every number inside a saved value, keyed by its path (per-unit lists included)."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return {}
+    if isinstance(v, (int, float)):
+        return {prefix: float(v)}
+    items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else ()
+    out = {}
+    for k, x in items:
+        out.update(_numbers(x, f"{prefix}/{k}" if prefix else str(k)))
+    return out
+
+
+def moved(before: dict, after: dict, rtol: float = 1e-4, atol: float = 1e-6) -> dict:
+    """What a re-run changed against an earlier results document: values moved beyond float noise (by more than
+    rtol relative or atol absolute), verdicts changed, entries added or removed."""
+    b, a = before.get("values", {}), after.get("values", {})
+    out = {"added": sorted(set(a) - set(b)), "removed": sorted(set(b) - set(a)), "values": [], "verdicts": []}
+    for k in sorted(set(a) & set(b)):
+        if a[k].get("verdict") != b[k].get("verdict"):
+            out["verdicts"].append((k, b[k].get("verdict"), a[k].get("verdict")))
+        nb, na = _numbers(b[k].get("value")), _numbers(a[k].get("value"))
+        nb.update({f"ci/{i}": x for i, x in enumerate(b[k].get("ci", []))})
+        na.update({f"ci/{i}": x for i, x in enumerate(a[k].get("ci", []))})
+        worst = max((abs(na[p] - nb[p]) for p in set(na) & set(nb)
+                     if abs(na[p] - nb[p]) > max(atol, rtol * abs(nb[p]))), default=None)
+        if worst is not None or set(na) != set(nb):
+            out["values"].append((k, worst))
+    return out
+
+
+def moved_report(name: str, m: dict) -> str:
+    """One paragraph for the end of a run: did it reproduce the results that were there before?"""
+    if not any(m.values()):
+        return f"{name}: reproduced the results file that was there (every value within float noise, same verdicts)"
+    lines = [f"{name}: {len(m['values'])} values moved beyond float noise, {len(m['verdicts'])} verdicts changed, "
+             f"{len(m['added'])} entries added, {len(m['removed'])} removed"]
+    lines += [f"  verdict {k}: {old} -> {new}" for k, old, new in m["verdicts"][:20]]
+    lines += [f"  value {k}: moved by up to {w:.3g}" if w is not None else f"  value {k}: other entries"
+              for k, w in m["values"][:20]]
+    return "\n".join(lines)
+

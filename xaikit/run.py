@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from .claims import write_summary
-from .results import PROFILES, REPO
+from .results import PROFILES, REPO, load, moved, moved_report
 
 NOTEBOOKS = REPO / "notebooks"
 KERNEL = "xaikit"
@@ -161,11 +161,20 @@ def main(argv=None) -> int:
     clash = sorted(set(params) & set(RESERVED))
     if clash:
         ap.error(f"{clash}: set these with --profile, --seed and --out, not -p")
+    reports = []
     for nb in notebooks(args.notebooks):
         t = time.time()
         print(f"== {nb.stem} ({args.profile})" + (f" {params}" if params else ""), flush=True)
+        try:
+            before = load(nb.stem, args.profile, args.out)
+        except FileNotFoundError:
+            before = None
         execute(nb, args.profile, Path(args.out), args.seed, executed=args.executed, **params)
         print(f"== {nb.stem} done in {time.time() - t:.0f} s", flush=True)
+        if before is not None:
+            reports.append(moved_report(nb.stem, moved(before, load(nb.stem, args.profile, args.out))))
+    if reports:
+        print("== against the results that were there before the run:\n" + "\n".join(reports))
     print(f"summary: {write_summary(args.out, args.profile)}")
     return 0
 

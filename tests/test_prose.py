@@ -33,3 +33,17 @@ def test_counts_come_from_the_registry():
     assert prose.render("{{count:held}}", {"values": {}}, graded=graded) == str(held)
     controls = sum(g.status == "inconclusive" and r.row == "control" for r, g in graded)
     assert prose.render("{{count:inconclusive/control}}", {"values": {}}, graded=graded) == str(controls)
+
+
+def test_results_render_grades_through_the_registry_and_shows_as_markdown(tmp_path):
+    from xaikit import results
+    res = results.Results("03_roar_remove_and_retrain", "smoke", seed=0, root=tmp_path)
+    committed = results.load("03_roar_remove_and_retrain")["values"]
+    key = "fashion_mnist/kar_minus_roar_spread"
+    res.values[key] = {k: v for k, v in committed[key].items() if k not in ("verdict", "reason", "claim_id",
+                                                                         "registry")}
+    res.values[key]["verdict"] = "held"          # what a notebook's own kind might have said
+    res.time("total", 120.0)
+    text = res.render("{{verdict:" + key + "}} after {{minutes:total}} min")
+    assert text == f"{committed[key]['verdict']} after 2.0 min" and text._repr_markdown_() == text
+    assert res.values[key]["verdict"] == "held"  # rendering grades a copy

@@ -17,6 +17,13 @@ from __future__ import annotations
 
 import re
 
+class Prose(str):
+    """Rendered text that a notebook shows as Markdown when it is a cell's last value."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
 FIELD = re.compile(r"\{\{(\w+):(.+?)(?:\|([^}]*))?\}\}")
 ENTRY_FIELDS = ("value", "ci", "low", "high", "n", "verdict", "paper")
 
@@ -60,4 +67,4 @@ def render(template: str, doc: dict, timings: dict | None = None, graded=None) -
             return str(sum(g.status == status and r.row == (row or "claim") for r, g in graded))
         raise KeyError(f"unknown prose field {field!r} in {m.group(0)!r}")
 
-    return FIELD.sub(fill, template)
+    return Prose(FIELD.sub(fill, template))

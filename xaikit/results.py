@@ -223,6 +223,16 @@ class Results:
     def comparisons(self) -> dict:
         return comparisons(self.document())
 
+    def render(self, template: str):
+        """`template` with its {{field:key}} places filled from the values saved so far and the timings
+        (`prose.render`), graded by the claims registry as `save` grades them (a cell of a table's summary row
+        carries that row's verdict); shown as Markdown in a notebook."""
+        from . import claims, prose
+        doc = dict(self.document(), values=dict(self.values))   # apply replaces entries of this copy only
+        if (claims.registry_dir() / f"{self.notebook}.toml").is_file():
+            claims.apply(self.notebook, doc)
+        return prose.render(template, doc, self.timings, graded=None)
+
     def comparison_table(self) -> str:
         """The notebook's closing comparison as Markdown, generated from the claims registry and the values
         saved here (`claims.section`); without a registry file, from the saved verdicts."""

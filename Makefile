@@ -61,7 +61,7 @@ paper: data
 	$(PY) -m xaikit.run --profile paper $(PARAMS) $(NB)
 
 test: data
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 # The venv's own Jupyter, its environment's kernels first, the kit's kernel by default.
 # As root (a container, Colab) Jupyter refuses to start without --allow-root.

@@ -96,6 +96,9 @@ def test_order_verdict_is_the_exact_permutation_test():
     assert stats.order_verdict(1.0, 4).verdict == "held"                  # p = 1/24 = 0.042
     v = stats.order_verdict(1.0, 3)                                       # 1/6: no order of 3 items decides
     assert v.verdict == "inconclusive" and "smallest p" in v.reason
+    # a rho read back from a results file (6 digits) counts as the lattice point it was: 0.7714285... over 6
+    # items has p = 37/720, not the 21/720 of the rounded-up 0.771429
+    assert stats.order_test(0.771429, 6)[0] == stats.order_test(27 / 35, 6)[0] == pytest.approx(37 / 720)
     # agrees with scipy's exact permutation test on untied values
     x = np.array([3.0, 1.0, 4.0, 1.5, 5.0, 9.0])
     y = np.array([2.0, 7.0, 1.0, 8.0, 2.5, 8.5])

@@ -180,6 +180,7 @@ def test_faithfulness_equals_quantus_faithfulness_estimate(grey):
 
 def test_a_plan_measured_on_a_busy_machine_is_measured_again_when_idle(tmp_path, monkeypatch):
     monkeypatch.setenv("XAIKIT_DATA", str(tmp_path))
+    monkeypatch.delenv("XAIKIT_PLAN_BUSY", raising=False)            # the default threshold, not the suite's
     monkeypatch.setattr(models, "_PLANS", {})
     model = models.small_cnn(tuple(range(3)), width=2).eval()
     monkeypatch.setattr(models, "machine_load", lambda: 3.0)            # busy: the sweep is provisional

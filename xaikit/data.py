@@ -220,6 +220,12 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _base_url(given: str | None, env: str, default: str) -> str:
+    """Where a download reads from: the argument, else $env, else the pinned default; ends with a slash."""
+    base = given or os.environ.get(env) or default
+    return base if base.endswith("/") else base + "/"
+
+
 def _fetch(url: str, partial: Path, timeout: float) -> None:
     """Fetch url into `partial`, continuing an existing partial file with an HTTP Range request."""
     have = partial.stat().st_size if partial.exists() else 0
@@ -262,8 +268,7 @@ def download_imagenet_sample(root: Path | None = None, base_url: str | None = No
         raise ValueError(f"not in the ImageNet sample's checksum list: {unknown[:5]}")
     dest = Path(root or data_root()) / IMAGENET_SAMPLE_DIR
     dest.mkdir(parents=True, exist_ok=True)
-    base_url = base_url or os.environ.get("XAIKIT_IMAGENET_SAMPLE_URL") or IMAGENET_SAMPLE_URL
-    base = base_url if base_url.endswith("/") else base_url + "/"
+    base = _base_url(base_url, "XAIKIT_IMAGENET_SAMPLE_URL", IMAGENET_SAMPLE_URL)
     fetched = []
     for i, name in enumerate(names):
         out = dest / name
@@ -333,8 +338,7 @@ def download_cifar10_jpeg(root: Path | None = None, base_url: str | None = None,
     if unknown:
         raise ValueError(f"not a folder of the CIFAR-10 JPEG copy: {unknown[:5]}; have {sorted(sums)[:3]}...")
     dest = Path(root or data_root()) / CIFAR10_JPEG_DIR
-    base_url = base_url or os.environ.get("XAIKIT_CIFAR10_JPEG_URL") or CIFAR10_JPEG_URL
-    base = base_url if base_url.endswith("/") else base_url + "/"
+    base = _base_url(base_url, "XAIKIT_CIFAR10_JPEG_URL", CIFAR10_JPEG_URL)
     fetched = []
     for k, folder in enumerate(todo):
         digest, count = sums[folder]

@@ -162,12 +162,25 @@ def _problems(raw: dict, where: str) -> list[str]:
     return out
 
 
+def has_registry(notebook: str) -> bool:
+    return (registry_dir() / f"{notebook}.toml").is_file()
+
+
+_LOADED: dict[tuple, Registry] = {}   # (path, mtime) -> parsed registry: a notebook's compare calls parse it once
+
+
 def load(notebook: str, root: str | Path = REPO) -> Registry:
-    # the registry is part of the kit (claims/ beside the package), whatever root results are written under
     """The registry of one notebook; raises ValueError naming every malformed row."""
     path = registry_dir(root) / f"{notebook}.toml"
     if not path.is_file():
         raise FileNotFoundError(f"no claims registry for {notebook}: expected {path}")
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED[key] = _parse(notebook, path)
+    return _LOADED[key]
+
+
+def _parse(notebook: str, path: Path) -> Registry:
     with path.open("rb") as f:
         raw = tomllib.load(f)
     paper = raw.get("paper", {})
@@ -436,8 +449,7 @@ def closing(notebook: str, doc: dict | None = None, root: str | Path = REPO, pro
         if c["registered"]:
             counts = ", ".join(f"{c[s]} {s}" for s in STATUSES if c[s])
             lead = "Apart from the paper's claims, " if t["registered"] else ""
-            out.append(f"{lead}{c['registered']} {title}: {counts}.\n".capitalize() if not lead else
-                       f"{lead}{c['registered']} {title}: {counts}.\n")
+            out.append(f"{lead}{c['registered']} {title}: {counts}.\n")
     return "\n".join(out)
 
 

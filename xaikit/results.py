@@ -216,7 +216,7 @@ class Results:
 
     def _registry_row(self, name: str):
         from . import claims
-        if not (claims.registry_dir() / f"{self.notebook}.toml").is_file():
+        if not claims.has_registry(self.notebook):
             return None
         return claims.load(self.notebook).by_measure().get(name)
 
@@ -229,7 +229,7 @@ class Results:
         carries that row's verdict); shown as Markdown in a notebook."""
         from . import claims, prose
         doc = dict(self.document(), values=dict(self.values))   # apply replaces entries of this copy only
-        if (claims.registry_dir() / f"{self.notebook}.toml").is_file():
+        if claims.has_registry(self.notebook):
             claims.apply(self.notebook, doc)
         return prose.render(template, doc, self.timings, graded=None)
 
@@ -237,7 +237,7 @@ class Results:
         """The notebook's closing comparison as Markdown, generated from the claims registry and the values
         saved here (`claims.section`); without a registry file, from the saved verdicts."""
         from . import claims
-        if (claims.registry_dir() / f"{self.notebook}.toml").is_file():
+        if claims.has_registry(self.notebook):
             return claims.section(self.notebook, self.document(), heading=False)
         return notebook_section(self.document(), heading=False)
 
@@ -251,7 +251,7 @@ class Results:
     def save(self) -> Path:
         doc = self.document()
         from . import claims
-        if (claims.registry_dir() / f"{self.notebook}.toml").is_file():
+        if claims.has_registry(self.notebook):
             claims.apply(self.notebook, doc)   # the registry's grading of every row, tables' summaries included
         write_json(doc, self.path)
         if self.timings:

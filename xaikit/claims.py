@@ -89,11 +89,29 @@ class Row:
 
 
 @dataclass(frozen=True)
+class PaperTable:
+    """A table the paper prints, as the registry holds it (`[table.<id>]`): row name -> one number per column."""
+    id: str
+    where: str
+    columns: tuple[str, ...]
+    rows: dict
+
+    def cell(self, row: str, column: str) -> float:
+        return self.rows[row][self.columns.index(column)]
+
+    def column(self, column: str) -> dict:
+        """Row name -> the column's value (rows with a missing cell, `nan` in the file, are left out)."""
+        j = self.columns.index(column)
+        return {r: v[j] for r, v in self.rows.items() if v[j] is not None}
+
+
+@dataclass(frozen=True)
 class Registry:
     notebook: str
     paper: dict
     rows: tuple[Row, ...]
     path: Path
+    tables: dict = field(default_factory=dict)
 
     def by_measure(self) -> dict[str, Row]:
         """Results key -> the row that grades it: the row that measures it alone, else the first row that reads
@@ -107,6 +125,12 @@ class Registry:
             if r.id == row_id:
                 return r
         raise KeyError(f"{self.notebook}: no registry row {row_id!r}")
+
+    def table(self, table_id: str) -> PaperTable:
+        if table_id not in self.tables:
+            raise KeyError(f"{self.notebook}: no paper table {table_id!r} in {self.path.name} "
+                           f"(it has {sorted(self.tables)})")
+        return self.tables[table_id]
 
 
 @dataclass(frozen=True)
@@ -162,6 +186,31 @@ def _problems(raw: dict, where: str) -> list[str]:
     return out
 
 
+def _tables(raw: dict, where: str) -> tuple[dict, list[str]]:
+    out, problems = {}, []
+    for tid, t in raw.items():
+        at = f"{where}: table {tid!r}"
+        cols, rows = t.get("columns"), t.get("rows")
+        if not t.get("where") or not cols or not isinstance(rows, dict) or not rows:
+            problems.append(f"{at}: needs where, columns and rows")
+            continue
+        unknown = set(t) - {"where", "columns", "rows", "note"}
+        if unknown:
+            problems.append(f"{at}: unknown fields {sorted(unknown)}")
+        bad = [r for r, v in rows.items() if not isinstance(v, list) or len(v) != len(cols)]
+        if bad:
+            problems.append(f"{at}: rows {bad} need one value per column ({len(cols)})")
+            continue
+        out[tid] = PaperTable(tid, t["where"], tuple(cols),
+                              {r: tuple(None if x != x else x for x in v) for r, v in rows.items()})
+    return out, problems
+
+
+def paper_table(notebook: str, table_id: str, root: str | Path = REPO) -> PaperTable:
+    """A table printed in the paper, from the notebook's registry (the one place it is typed)."""
+    return load(notebook, root).table(table_id)
+
+
 def has_registry(notebook: str) -> bool:
     return (registry_dir() / f"{notebook}.toml").is_file()
 
@@ -186,6 +235,11 @@ def _parse(notebook: str, path: Path) -> Registry:
     paper = raw.get("paper", {})
     rows = raw.get("claim", [])
     problems = [p for r in rows for p in _problems(r, path.name)]
+    tables, bad_tables = _tables(raw.get("table", {}), path.name)
+    problems += bad_tables
+    unknown = set(raw) - {"paper", "claim", "table"}
+    if unknown:
+        problems.append(f"{path.name}: unknown sections {sorted(unknown)}")
     ids = [r.get("id") for r in rows]
     problems += [f"{path.name}: id {i!r} is used twice" for i in sorted({i for i in ids if ids.count(i) > 1})]
     keys = [r["measure"] for r in rows if r.get("measure")]   # a summary row (measures) may reuse cells
@@ -195,7 +249,7 @@ def _parse(notebook: str, path: Path) -> Registry:
         problems.append(f"{path.name}: [paper] notebook = {paper.get('notebook')!r}, not {notebook!r}")
     if problems:
         raise ValueError("claims registry is malformed:\n  " + "\n  ".join(problems))
-    return Registry(notebook, paper, tuple(Row(**r) for r in rows), path)
+    return Registry(notebook, paper, tuple(Row(**r) for r in rows), path, tables)
 
 
 def notebooks(root: str | Path = REPO) -> list[str]:

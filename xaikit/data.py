@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
+# The offline copies beside the clone; $XAIKIT_SHARED points elsewhere (or at nothing: a user without them).
+SHARED = Path(os.environ.get("XAIKIT_SHARED", REPO.parent / "shared" / "data")).expanduser()
 
 IMAGENET_SAMPLE_DIR = "imagenet-sample-images"
 IMAGENET_SAMPLE_REPO = "EliSchwartz/imagenet-sample-images"

@@ -69,6 +69,8 @@ def _dumps(v, indent: int = 0) -> str:
         return "{\n" + inner + "\n" + pad + "}"
     if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
         return "[\n" + ",\n".join(f"{pad} {_dumps(x, indent + 1)}" for x in v) + "\n" + pad + "]"
+    if isinstance(v, list):  # no space after the commas of long lists of numbers and names
+        return json.dumps(v, allow_nan=False, separators=(",", ":"))
     return json.dumps(v, allow_nan=False)
 
 

@@ -90,7 +90,7 @@ def execute(nb: Path, profile: str = "standard", out: Path = REPO, seed: int = 0
     return target
 
 
-MAX_WIDTH = 900         # pixels of a figure as shown in an executed notebook; figures/ keeps full resolution
+MAX_WIDTH = 640         # pixels of a figure as shown in an executed notebook; figures/ keeps full resolution
 
 
 def _smaller_image(png: bytes, max_width: int = MAX_WIDTH) -> tuple[str, bytes]:
@@ -113,9 +113,16 @@ def _smaller_image(png: bytes, max_width: int = MAX_WIDTH) -> tuple[str, bytes]:
     return kind, out[kind]
 
 
+def _width(image: bytes) -> int:
+    import io
+
+    from PIL import Image
+    return Image.open(io.BytesIO(image)).width
+
+
 def shrink_outputs(path: Path, max_width: int = MAX_WIDTH) -> int:
-    """Make an executed notebook light: every embedded PNG figure re-encoded by `_smaller_image` where that is
-    smaller; cell sources are untouched. Returns the bytes saved."""
+    """Make an executed notebook light: every embedded figure (PNG, or a JPEG wider than max_width) re-encoded
+    by `_smaller_image` where that is smaller; cell sources are untouched. Returns the bytes saved."""
     import base64
 
     import nbformat
@@ -124,14 +131,17 @@ def shrink_outputs(path: Path, max_width: int = MAX_WIDTH) -> int:
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
-            if "image/png" not in data:
+            was = next((k for k in ("image/png", "image/jpeg") if k in data), None)
+            if was is None:
                 continue
-            png = base64.b64decode(data["image/png"])
-            kind, small = _smaller_image(png, max_width)
-            if len(small) < len(png):
-                del data["image/png"]
+            img = base64.b64decode(data[was])
+            if was == "image/jpeg" and _width(img) <= max_width:
+                continue    # a JPEG already shown small: re-encoding would only lose quality
+            kind, small = _smaller_image(img, max_width)
+            if len(small) < len(img):
+                del data[was]
                 data[kind] = base64.b64encode(small).decode()
-                saved += len(png) - len(small)
+                saved += len(img) - len(small)
     if saved:
         nbformat.write(nb, str(path))
     return saved
@@ -145,6 +155,44 @@ def _record_kernel(path: Path, kernel: str) -> None:
     if nb.metadata.get("kernelspec") != spec:
         nb.metadata["kernelspec"] = spec
         nbformat.write(nb, str(path))
+
+
+def carry_source_edits(executed: Path, source: Path, why: str) -> list[int]:
+    """Give an executed copy its notebook's current cell sources where they changed after the run in a way that
+    cannot change a run's outputs (a new profile's row in a sizes table, a setup cell that does nothing outside
+    Colab), and say so in its metadata (`xaikit.edited_after_run`: which cells, why). An edited cell keeps the
+    outputs its old source gave; an inserted cell has none. Returns the indices of the edited cells; the next run
+    of the notebook replaces the copy (and the record) with a plain one. Any other change needs a run."""
+    import difflib
+
+    import nbformat
+    old, new = nbformat.read(str(executed), as_version=4), nbformat.read(str(source), as_version=4)
+    injected = [c for c in old.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    kept = [c for c in old.cells if c not in injected]
+    edited, cells = [], []
+    ops = difflib.SequenceMatcher(a=[c.source for c in kept], b=[c.source for c in new.cells], autojunk=False)
+    for tag, i1, i2, j1, j2 in ops.get_opcodes():
+        if tag == "equal":
+            cells += kept[i1:i2]
+            continue
+        if tag == "delete" or (tag == "replace" and i2 - i1 != j2 - j1):
+            raise ValueError(f"{executed.name}: cells {i1}..{i2 - 1} were removed or split: run the notebook")
+        for k, j in enumerate(range(j1, j2)):
+            cell = new.cells[j].copy() if tag == "insert" else kept[i1 + k].copy()
+            if cell.cell_type != new.cells[j].cell_type:
+                raise ValueError(f"{executed.name}: cell {j} changed type: run the notebook")
+            cell.source = new.cells[j].source
+            cell.metadata = new.cells[j].metadata
+            cells.append(cell)
+            edited.append(j)
+    # the injected parameters go back after the parameters cell, where papermill put them
+    at = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    old.cells = cells[:at + 1] + injected + cells[at + 1:]
+    if edited:
+        record = old.metadata.setdefault("xaikit", {}).setdefault("edited_after_run", [])
+        record.append(dict(cells=edited, why=why))
+        nbformat.write(old, str(executed))
+    return edited
 
 
 def main(argv=None) -> int:

@@ -124,3 +124,10 @@ def test_a_run_says_what_moved_against_the_results_before_it():
     assert [k for k, _ in m["values"]] == ["a", "b"] and dict(m["values"])["b"] == pytest.approx(0.5)
     text = results.moved_report("nb", m)
     assert "1 verdicts changed" in text and "held -> inconclusive" in text
+
+
+def test_readme_run_times_are_the_timings_files():
+    """The README's table of run times is generated from the committed timings files, never typed."""
+    text = (run.REPO / "README.md").read_text()
+    table = text.split("<!-- timing-table -->\n", 1)[1].split("\n<!-- /timing-table -->", 1)[0]
+    assert table == run.timing_table(), "regenerate it: python -m xaikit.run --timing-table"

@@ -168,6 +168,7 @@ def test_region_curves_equal_quantus_region_perturbation(setup):
 
 def test_faithfulness_equals_quantus_faithfulness_estimate(grey):
     model, x, maps = grey
+    x, maps = x[:1], maps[:1]   # Quantus forwards one perturbed image at a time: 784 forwards per image
     quantus, kw, target = _quantus_inputs(model, x, maps)
     q = _quiet(lambda: quantus.FaithfulnessEstimate(features_in_step=1, perturb_baseline=0.0,
                                                     disable_warnings=True, display_progressbar=False

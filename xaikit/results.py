@@ -19,6 +19,7 @@ import torch
 from . import stats
 from .runtime import hardware, versions
 
+NOT_GRADED = "not graded"   # a comparison no registry row names: kept as a measurement, never a verdict
 PROFILES = ("smoke", "lecture", "standard", "paper")   # lecture: each notebook within 5 minutes on 2 cores
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,6 +73,11 @@ def _dumps(v, indent: int = 0) -> str:
     if isinstance(v, list):  # no space after the commas of long lists of numbers and names
         return json.dumps(v, allow_nan=False, separators=(",", ":"))
     return json.dumps(v, allow_nan=False)
+
+
+def _has_registry(notebook: str) -> bool:
+    from . import claims
+    return claims.has_registry(notebook)
 
 
 def write_json(obj, path: Path) -> None:
@@ -213,13 +219,21 @@ class Results:
             from . import claims
             entry = claims.registry_fields(row, entry)
             v = stats.Verdict(entry["verdict"], entry["reason"])
+        elif _has_registry(self.notebook):
+            # only a registry row grades: a measurement no row names is kept, with the notebook's own reading
+            # as a note, but carries no verdict of its own
+            entry["notebook_reading"] = dict(verdict=v.verdict, reason=v.reason)
+            v = stats.Verdict(NOT_GRADED, f"no row of claims/{self.notebook}.toml grades {name!r}: a measurement, "
+                                          "not a test")
+            entry.update(v.as_dict())
+            entry.pop("decide_width", None)
         self.values[name] = entry
         return v
 
     def _registry_row(self, name: str):
-        from . import claims
-        if not claims.has_registry(self.notebook):
+        if not _has_registry(self.notebook):
             return None
+        from . import claims
         return claims.load(self.notebook).by_measure().get(name)
 
     def comparisons(self) -> dict:

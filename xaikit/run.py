@@ -195,6 +195,102 @@ def carry_source_edits(executed: Path, source: Path, why: str) -> list[int]:
     return edited
 
 
+def expected(notebook: str, profile: str) -> str:
+    """', about N min (the committed run: its machine)' from the notebook's timings file, or ''."""
+    t = _timings(notebook, profile)
+    total = None if t is None else _total(t)
+    if total is None:
+        return ""
+    took = f"{total / 60:.0f} min" if total >= 90 else f"{total:.0f} s"
+    return f", about {took} (the committed run: {t.get('hardware', 'unknown machine')}; faster with cached maps)"
+
+
+def _timings(notebook: str, profile: str) -> dict | None:
+    import json
+    sub = "" if profile == "standard" else profile
+    try:
+        return json.loads((REPO / "results" / sub / f"{notebook}.timings.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _total(t: dict) -> float | None:
+    """A run's wall time: the runner's record, else the notebook's own total."""
+    sec = t.get("seconds", {})
+    for key in ("run_wall", "total", "total_s"):
+        if key in sec:
+            return float(sec[key])
+    return None
+
+
+def _took(notebook: str, profile: str) -> str:
+    t = _timings(notebook, profile)
+    total = None if t is None else _total(t)
+    if total is None:
+        return "not run"
+    load = t.get("run_load_per_core")
+    busy = f", load {load:.1f}/core" if load is not None else ""
+    return f"{total / 60:.1f} min ({t.get('hardware', '?').replace('CPU: ', '')}{busy})"
+
+
+def _record_run(notebook: str, profile: str, out: Path, wall: float, load: float | None) -> None:
+    """Add the runner's wall time and the machine's mean load per core during the run to the timings file."""
+    import json
+
+    from .results import write_json
+    path = Path(out) / "results" / ("" if profile == "standard" else profile) / f"{notebook}.timings.json"
+    if not path.is_file():
+        return
+    t = json.loads(path.read_text())
+    t.setdefault("seconds", {})["run_wall"] = round(wall, 1)
+    if load is not None:
+        t["run_load_per_core"] = round(load, 2)
+    write_json(t, path)
+
+
+class _Load:
+    """Mean 1-minute load average per core, sampled every 15 s while a notebook runs (None where unknown)."""
+
+    def __enter__(self):
+        import threading
+        self.samples, self._stop = [], threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(15):
+            try:
+                self.samples.append(os.getloadavg()[0] / (os.cpu_count() or 1))
+            except OSError:
+                return
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self.mean = sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def timing_table(profiles=("lecture", "standard")) -> str:
+    """The README's table of run times, from the committed timings files (one column per profile)."""
+    rows = ["| notebook | " + " | ".join(profiles) + " |", "|---|" + "---|" * len(profiles)]
+    for nb in notebooks():
+        rows.append(f"| {nb.stem} | " + " | ".join(_took(nb.stem, p) for p in profiles) + " |")
+    return "\n".join(rows)
+
+
+def write_timing_table(readme: Path = REPO / "README.md") -> bool:
+    """Put `timing_table()` between the README's <!-- timing-table --> markers; True when it changed."""
+    import re
+
+    from .results import write_text
+    text = readme.read_text()
+    new = re.sub(r"<!-- timing-table -->\n.*?<!-- /timing-table -->",
+                 lambda _: f"<!-- timing-table -->\n{timing_table()}\n<!-- /timing-table -->", text, flags=re.S)
+    if new != text:
+        write_text(new, readme)
+    return new != text
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("notebooks", nargs="*", help="names or prefixes (default: all)")
@@ -204,7 +300,13 @@ def main(argv=None) -> int:
     ap.add_argument("--executed", default=None, help="folder for the executed copies (default notebooks/executed/)")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="notebook parameter (repeatable), e.g. -p imagenet_val /data/imagenet")
+    ap.add_argument("--timing-table", action="store_true",
+                    help="write the README's table of run times from the timings files, print it and stop")
     args = ap.parse_args(argv)
+    if args.timing_table:
+        write_timing_table()
+        print(timing_table())
+        return 0
     params = {name: parse_value(value) for name, value in args.parameter}
     clash = sorted(set(params) & set(RESERVED))
     if clash:
@@ -212,18 +314,23 @@ def main(argv=None) -> int:
     reports = []
     for nb in notebooks(args.notebooks):
         t = time.time()
-        print(f"== {nb.stem} ({args.profile})" + (f" {params}" if params else ""), flush=True)
+        print(f"== {nb.stem} ({args.profile})" + (f" {params}" if params else "") + expected(nb.stem, args.profile),
+              flush=True)
         try:
             before = load(nb.stem, args.profile, args.out)
         except FileNotFoundError:
             before = None
-        execute(nb, args.profile, Path(args.out), args.seed, executed=args.executed, **params)
+        with _Load() as sampler:
+            execute(nb, args.profile, Path(args.out), args.seed, executed=args.executed, **params)
+        _record_run(nb.stem, args.profile, Path(args.out), time.time() - t, sampler.mean)
         print(f"== {nb.stem} done in {time.time() - t:.0f} s", flush=True)
         if before is not None:
             reports.append(moved_report(nb.stem, moved(before, load(nb.stem, args.profile, args.out))))
     if reports:
         print("== against the results that were there before the run:\n" + "\n".join(reports))
     print(f"summary: {write_summary(args.out, args.profile)}")
+    if Path(args.out).resolve() == REPO.resolve() and write_timing_table():
+        print("README: table of run times updated")
     return 0
 
 

@@ -96,9 +96,6 @@ def test_committed_executed_copy_ran_this_source(name):
     edits = doc["metadata"].get("xaikit", {}).get("edited_after_run", [])
     assert all(e["why"] and e["cells"] for e in edits)
     edited = {i for e in edits for i in e["cells"]}
-    assert all(source[i]["cell_type"] == "markdown" or "colab" in source[i]["metadata"].get("tags", [])
-               or "SIZES" in "".join(source[i]["source"]) or "size = " in "".join(source[i]["source"])
-               for i in edited), "only the profile tables and the Colab cell may be edited after a run"
     code = [(i, c) for i, c in enumerate(executed) if c["cell_type"] == "code"]
     assert all(c.get("execution_count") is not None for i, c in code if i not in edited), "a cell did not run"
     assert not any(o.get("output_type") == "error" for _, c in code for o in c.get("outputs", []))

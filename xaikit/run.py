@@ -175,10 +175,13 @@ def carry_source_edits(executed: Path, source: Path, why: str) -> list[int]:
         if tag == "equal":
             cells += kept[i1:i2]
             continue
-        if tag == "delete" or (tag == "replace" and i2 - i1 != j2 - j1):
+        # a cell tagged `colab` is new (the Colab setup); every other changed cell pairs with the old one in place
+        fresh = [j for j in range(j1, j2) if tag == "insert" or "colab" in new.cells[j].metadata.get("tags", [])]
+        paired = [j for j in range(j1, j2) if j not in fresh]
+        if tag == "delete" or len(paired) != (i2 - i1 if tag == "replace" else 0):
             raise ValueError(f"{executed.name}: cells {i1}..{i2 - 1} were removed or split: run the notebook")
-        for k, j in enumerate(range(j1, j2)):
-            cell = new.cells[j].copy() if tag == "insert" else kept[i1 + k].copy()
+        for j in range(j1, j2):
+            cell = new.cells[j].copy() if j in fresh else kept[i1 + paired.index(j)].copy()
             if cell.cell_type != new.cells[j].cell_type:
                 raise ValueError(f"{executed.name}: cell {j} changed type: run the notebook")
             cell.source = new.cells[j].source

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import stats
-from .results import REPO, comparisons, write_json, write_text
+from .results import REPO, comparisons, results_path, write_json, write_text
 
 ROWS = ("claim", "control", "finding")
 KINDS = ("value", "direction", "order", "equivalence")
@@ -372,7 +372,7 @@ def graded(notebook: str, doc: dict | None = None, root: str | Path = REPO,
 
 
 def _results_path(notebook: str, root: str | Path = REPO, profile: str = "standard") -> Path:
-    return Path(root) / "results" / ("" if profile == "standard" else profile) / f"{notebook}.json"
+    return results_path(notebook, profile, root)
 
 
 def _results(notebook: str, root: str | Path = REPO, profile: str = "standard") -> dict:

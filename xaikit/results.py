@@ -135,7 +135,7 @@ class Results:
 
     @property
     def path(self) -> Path:
-        return self.root / "results" / self.sub / f"{self.notebook}.json"
+        return results_path(self.notebook, self.profile, self.root)
 
     @property
     def figure_dir(self) -> Path:
@@ -276,9 +276,14 @@ class Results:
         return ShownPath(self.path)
 
 
+def results_path(notebook: str, profile: str = "standard", root: str | Path = REPO, suffix: str = ".json") -> Path:
+    """results/<notebook>.json for standard, results/<profile>/<notebook>.json otherwise (suffix ".timings.json"
+    for the timings file)."""
+    return Path(root) / "results" / ("" if profile == "standard" else profile) / f"{notebook}{suffix}"
+
+
 def load(notebook: str, profile: str = "standard", root: str | Path = REPO) -> dict:
-    sub = "" if profile == "standard" else profile
-    path = Path(root) / "results" / sub / f"{notebook}.json"
+    path = results_path(notebook, profile, root)
     if not path.is_file():
         raise FileNotFoundError(f"no results for {notebook} ({profile}): expected {path}; run the notebook first")
     return json.loads(path.read_text())

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from .claims import write_summary
-from .results import PROFILES, REPO, load, moved, moved_report
+from .results import PROFILES, REPO, load, moved, moved_report, results_path
 
 NOTEBOOKS = REPO / "notebooks"
 KERNEL = "xaikit"
@@ -198,37 +198,29 @@ def carry_source_edits(executed: Path, source: Path, why: str) -> list[int]:
     return edited
 
 
+def _run_time(notebook: str, profile: str, root: Path = REPO) -> tuple[dict, float | None]:
+    """The committed timings file ({} when there is none) and its run's wall time: the runner's record, else the
+    notebook's own total (None when neither is there)."""
+    import json
+    try:
+        t = json.loads(results_path(notebook, profile, root, ".timings.json").read_text())
+    except (OSError, ValueError):
+        return {}, None
+    sec = t.get("seconds", {})
+    return t, next((float(sec[k]) for k in ("run_wall", "total", "total_s") if k in sec), None)
+
+
 def expected(notebook: str, profile: str) -> str:
     """', about N min (the committed run: its machine)' from the notebook's timings file, or ''."""
-    t = _timings(notebook, profile)
-    total = None if t is None else _total(t)
+    t, total = _run_time(notebook, profile)
     if total is None:
         return ""
     took = f"{total / 60:.0f} min" if total >= 90 else f"{total:.0f} s"
     return f", about {took} (the committed run: {t.get('hardware', 'unknown machine')}; faster with cached maps)"
 
 
-def _timings(notebook: str, profile: str) -> dict | None:
-    import json
-    sub = "" if profile == "standard" else profile
-    try:
-        return json.loads((REPO / "results" / sub / f"{notebook}.timings.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _total(t: dict) -> float | None:
-    """A run's wall time: the runner's record, else the notebook's own total."""
-    sec = t.get("seconds", {})
-    for key in ("run_wall", "total", "total_s"):
-        if key in sec:
-            return float(sec[key])
-    return None
-
-
 def _took(notebook: str, profile: str) -> str:
-    t = _timings(notebook, profile)
-    total = None if t is None else _total(t)
+    t, total = _run_time(notebook, profile)
     if total is None:
         return "not run"
     load = t.get("run_load_per_core")
@@ -241,7 +233,7 @@ def _record_run(notebook: str, profile: str, out: Path, wall: float, load: float
     import json
 
     from .results import write_json
-    path = Path(out) / "results" / ("" if profile == "standard" else profile) / f"{notebook}.timings.json"
+    path = results_path(notebook, profile, out, ".timings.json")
     if not path.is_file():
         return
     t = json.loads(path.read_text())
@@ -262,11 +254,11 @@ class _Load:
         return self
 
     def _run(self):
+        if not hasattr(os, "getloadavg"):
+            return
+        from .models import machine_load   # the forward plans' measure of a busy machine
         while not self._stop.wait(15):
-            try:
-                self.samples.append(os.getloadavg()[0] / (os.cpu_count() or 1))
-            except OSError:
-                return
+            self.samples.append(machine_load())
 
     def __exit__(self, *exc):
         self._stop.set()

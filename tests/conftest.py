@@ -28,6 +28,7 @@ _NEEDED: list[str] = []
 def _smoke(name: str, root: Path, seed: int, cache: bool | None = None, env: dict | None = None) -> Path:
     cmd = [sys.executable, "-m", "xaikit.run", "--profile", "smoke", "--seed", str(seed), "--out", str(root),
            "--executed", str(root / "executed"), name] + ([] if cache is None else ["-p", "cache", str(cache)])
+    # The runner gives smoke runs one thread and a fixed forward batch (xaikit.run.SMOKE_ENV).
     done = subprocess.run(cmd, capture_output=True, text=True, env=None if env is None else {**os.environ, **env})
     if done.returncode:
         raise RuntimeError(f"smoke run of {name} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")

@@ -163,3 +163,13 @@ def test_results_save_grades_through_the_registry(tmp_path, monkeypatch):
     assert e["claim_id"] == "t1.gb" and e["verdict"] == "not held" and e["registry"]["kind"] == "value"
     assert e["registry"]["tolerance"] == 0.01 and e["kind"] == "greater"   # what the notebook asked stays
     assert "| t1.gb |" in res.comparison_table()
+
+
+def test_paper_value_reads_the_row_that_grades_a_measurement():
+    assert claims.paper_value("00_tour", "top1_accuracy") == claims.load("00_tour").row("top1_accuracy").paper_value
+    nb = "02_sanity_checks_for_saliency_metrics"
+    assert claims.paper_value(nb, "test_accuracy") == claims.load(nb).by_measure()["test_accuracy"].paper_value
+    with pytest.raises(KeyError, match="no registry row grades"):
+        claims.paper_value("00_tour", "no_such_measurement")
+    with pytest.raises(ValueError, match="gives no paper_value"):   # an order row: no single number
+        claims.paper_value(nb, "aopc.lerf.mean.rank_agreement_with_paper")

@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 
 from xaikit import reliability as R
+from xaikit import stats as kstats
 
 
 def _scores(n=60, m=5, signal=0.8, seed=0):
@@ -131,3 +132,20 @@ def test_mean_pairwise_spearman_equals_inter_method():
     s = _scores(seed=12)
     assert R.mean_pairwise_spearman(s) == pytest.approx(R.inter_method(s)["mean"])
     assert R.spearman_rows(s[:, :2]) == pytest.approx(stats.spearmanr(s[:, 0], s[:, 1]).statistic)
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_batched_spearman_bootstrap_equals_the_loop(k):
+    """Percentile intervals compute mean_pairwise_spearman on chunks of resamples (its .batched): the same draws
+    and, up to float rounding, the same interval as one call per resample; ties and a constant column included."""
+    a = np.random.default_rng(k).normal(size=(25, k))
+    a[:6, 0] = a[0, 0]
+    fn = R.spearman_rows if k == 2 else R.mean_pairwise_spearman
+    fast = kstats.bootstrap(a, fn, method="percentile", seed=3)
+    slow = kstats.bootstrap(a, lambda rows: fn(rows), method="percentile", seed=3)
+    assert fast.estimate == slow.estimate and fast.method == slow.method
+    assert fast.low == pytest.approx(slow.low, abs=1e-12) and fast.high == pytest.approx(slow.high, abs=1e-12)
+    # BCa keeps one call per resample (it counts replicates equal to the estimate): the very same interval
+    assert kstats.bootstrap(a, fn, seed=3) == kstats.bootstrap(a, lambda rows: fn(rows), seed=3)
+    flat = np.column_stack([np.zeros(9), np.arange(9.0)] + [np.arange(9.0)[::-1]] * (k - 2))
+    assert R.mean_pairwise_spearman.batched(flat[None])[0] == pytest.approx(R.mean_pairwise_spearman(flat))

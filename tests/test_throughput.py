@@ -4,6 +4,7 @@ metrics against Quantus 0.6 on identical inputs (the equality the benchmarks/ sc
 A seeded, untrained CIFAR CNN on real CIFAR-10 test images: the identities tested do not need a trained model.
 """
 import json
+import os
 import warnings
 
 import numpy as np
@@ -197,3 +198,29 @@ def test_a_plan_measured_on_a_busy_machine_is_measured_again_when_idle(tmp_path,
     assert idle.load == 0.2
     saved = json.loads((tmp_path / "cache" / "throughput" / "plans.json").read_text())
     assert [v["load"] for v in saved.values()] == [0.2]
+
+
+def test_a_pinned_forward_batch_skips_the_sweep_and_bad_values_are_refused(tmp_path, monkeypatch):
+    x = data.load_cifar10("test", n=6, seed=3).images.mean(1, keepdim=True)[..., 2:30, 2:30]
+    monkeypatch.setenv("XAIKIT_DATA", str(tmp_path))
+    monkeypatch.setenv(models.PIN_ENV, "16")
+    model = models.small_cnn(data.CIFAR10_CLASSES).eval()
+    with models.count_forward(model) as c:
+        plan = models.forward_plan(model, (1, 28, 28))
+    assert (plan.batch_size, plan.channels_last, plan.sweep) == (16, False, ()) and c.calls == 0
+    assert not (tmp_path / "cache" / "throughput" / "plans.json").exists()   # nothing timed, nothing saved
+    assert torch.allclose(models.logits(model, x), models.logits(model, x, batch_size=2), atol=1e-6)
+    for bad in ("0", "6", "-4", "sixteen"):
+        monkeypatch.setenv(models.PIN_ENV, bad)
+        with pytest.raises(ValueError, match="XAIKIT_FORWARD_BATCH"):
+            models.forward_plan(models.small_cnn(data.CIFAR10_CLASSES).eval(), (1, 28, 28))
+
+
+def test_the_smoke_profile_runs_with_one_thread_and_the_pinned_batch(monkeypatch):
+    from xaikit import run
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")                      # a variable the user set wins
+    with run._kernel_env(run.SMOKE_ENV):
+        assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ[models.PIN_ENV] == "16"
+        assert os.environ["MKL_NUM_THREADS"] == "2"
+    assert "OMP_NUM_THREADS" not in os.environ and os.environ["MKL_NUM_THREADS"] == "2"

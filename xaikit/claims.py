@@ -211,6 +211,17 @@ def paper_table(notebook: str, table_id: str, root: str | Path = REPO) -> PaperT
     return load(notebook, root).table(table_id)
 
 
+def paper_value(notebook: str, measure: str, root: str | Path = REPO):
+    """The paper's value for the measurement `measure` (the key a notebook passes to Results.compare), from the
+    registry row that grades it: notebooks read a paper's number from the one place it is typed."""
+    row = load(notebook, root).by_measure().get(measure)
+    if row is None:
+        raise KeyError(f"{notebook}: no registry row grades {measure!r}")
+    if row.paper_value is None:
+        raise ValueError(f"{notebook}: registry row {row.id!r} (grading {measure!r}) gives no paper_value")
+    return row.paper_value
+
+
 def has_registry(notebook: str) -> bool:
     return (registry_dir() / f"{notebook}.toml").is_file()
 

@@ -233,6 +233,20 @@ def _measured_busy(saved: dict) -> bool:
     return saved.get("load", 0.0) > busy >= machine_load()
 
 
+PIN_ENV = "XAIKIT_FORWARD_BATCH"
+
+
+def pinned_batch() -> int | None:
+    """$XAIKIT_FORWARD_BATCH: a fixed forward batch size (contiguous format, no sweep), or None. The smoke profile
+    sets it (xaikit.run), so that its results file does not depend on a timed plan; a multiple of ROWS."""
+    text = os.environ.get(PIN_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < ROWS or int(text) % ROWS:
+        raise ValueError(f"${PIN_ENV}={text!r}: give a positive multiple of {ROWS} (a forward batch size)")
+    return int(text)
+
+
 def forward_plan(model: nn.Module, shape: tuple, *, retune: bool = False, rounds: int = 3,
                  min_s: float = 0.1, max_batch_s: float = 0.5) -> ForwardPlan:
     """The fastest (batch size, memory format) for `model` on images of `shape` (C, H, W) on its device.
@@ -248,6 +262,11 @@ def forward_plan(model: nn.Module, shape: tuple, *, retune: bool = False, rounds
     memo = (shape, str(dev), torch.get_num_threads())
     if not retune and memo in _BY_MODEL.get(model, {}):   # the hot path: no hashing per forward batch
         return _BY_MODEL[model][memo]
+    pinned = pinned_batch()
+    if pinned:
+        plan = ForwardPlan(pinned, False, 0.0, _device_name(dev), torch.get_num_threads())
+        _BY_MODEL.setdefault(model, {})[memo] = plan
+        return plan
     key = _plan_key(model, shape, dev)
     if not retune and key in _PLANS:
         _BY_MODEL.setdefault(model, {})[memo] = _PLANS[key]

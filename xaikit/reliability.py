@@ -154,9 +154,27 @@ def mean_pairwise_spearman(rows: np.ndarray) -> float:
     return float(np.nan_to_num(c[iu], nan=0.0).mean())
 
 
+def _mean_pairwise_spearman_batched(stack: np.ndarray) -> np.ndarray:
+    """mean_pairwise_spearman of each table in a (B, N, k) stack at once (bootstraps call it on chunks)."""
+    r = stats.rankdata(np.asarray(stack, dtype=float), axis=1)
+    r -= r.mean(1, keepdims=True)
+    cov = np.einsum("bnk,bnl->bkl", r, r)
+    sd = np.sqrt(np.einsum("bkk->bk", cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = cov / (sd[:, :, None] * sd[:, None, :])
+    iu = np.triu_indices(stack.shape[2], 1)
+    return np.nan_to_num(c[:, iu[0], iu[1]], nan=0.0).mean(1)
+
+
+mean_pairwise_spearman.batched = _mean_pairwise_spearman_batched
+
+
 def spearman_rows(rows: np.ndarray) -> float:
     """Spearman rho between the two columns of a complete (N, 2) table (0 where a column is constant)."""
     return mean_pairwise_spearman(rows)
+
+
+spearman_rows.batched = _mean_pairwise_spearman_batched
 
 
 def spearman(a, b) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import os
 import sys
 import time
@@ -66,6 +67,24 @@ def _check_kernel(name: str) -> None:
                          f"--display-name \"xaikit (.venv)\"")
 
 
+# The smoke profile is the test suite's: one thread (two runs share two cores beside the unit tests; more threads
+# than cores make torch's OpenMP workers spin against each other) and a fixed forward batch instead of a timed plan,
+# so that its results file is the same on every machine and load, up to the CPU's kernels. Set variables win.
+SMOKE_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "XAIKIT_FORWARD_BATCH": "16"}
+
+
+@contextlib.contextmanager
+def _kernel_env(env: dict):
+    """os.environ (which the kernel inherits) with `env` for variables not already set, restored afterwards."""
+    added = {k: v for k, v in env.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def execute(nb: Path, profile: str = "standard", out: Path = REPO, seed: int = 0, executed: Path | None = None,
             timeout: int | None = None, kernel: str = KERNEL, **parameters) -> Path:
     """Run one notebook with parameters profile, seed and out_dir (plus `parameters`); returns the executed
@@ -82,9 +101,10 @@ def execute(nb: Path, profile: str = "standard", out: Path = REPO, seed: int = 0
     target = executed / nb.name
     cwd = nb.parent.resolve()
     # Relative paths (the notebook runs in its own folder): no machine's absolute path in committed outputs.
-    pm.execute_notebook(_relative(nb, Path.cwd()), _relative(target, Path.cwd()), cwd=str(cwd), kernel_name=kernel,
-                        parameters=dict(profile=profile, seed=seed, out_dir=_relative(out, cwd), **parameters),
-                        progress_bar=False, log_output=True, execution_timeout=timeout)
+    with _kernel_env(SMOKE_ENV if profile == "smoke" else {}):
+        pm.execute_notebook(_relative(nb, Path.cwd()), _relative(target, Path.cwd()), cwd=str(cwd),
+                            kernel_name=kernel, progress_bar=False, log_output=True, execution_timeout=timeout,
+                            parameters=dict(profile=profile, seed=seed, out_dir=_relative(out, cwd), **parameters))
     _record_kernel(target, kernel)
     shrink_outputs(target)
     return target

@@ -100,7 +100,7 @@ def _stat_fn(stat):
 
 
 def _resampled_stats(a: np.ndarray, groups: list[np.ndarray], stat, n_resamples: int,
-                     rng: np.random.Generator) -> np.ndarray:
+                     rng: np.random.Generator, batched_ok: bool = False) -> np.ndarray:
     """The statistic on `n_resamples` resamples of the clusters (units when each cluster is one unit)."""
     m = len(groups)
     singles = all(len(g) == 1 for g in groups)
@@ -116,6 +116,17 @@ def _resampled_stats(a: np.ndarray, groups: list[np.ndarray], stat, n_resamples:
         return out
     fn = _stat_fn(stat)
     out = np.empty(n_resamples)
+    batched = getattr(fn, "batched", None) if batched_ok else None
+    if batched is not None and singles:
+        # The same draws, one per resample as below (so the same replicates up to float rounding), then the
+        # statistic on a chunk of resamples at once: `fn.batched` maps (B, n, ...) rows to (B,) values. Only for
+        # percentile intervals: BCa counts replicates equal to the estimate, and another code path's rounding
+        # would move a discrete statistic's ties (a rank correlation on few images) across that equality.
+        step = max(1, _CHUNK // max(1, a[:1].size * m))
+        for s in range(0, n_resamples, step):
+            idx = np.stack([rng.integers(0, m, size=m) for _ in range(min(step, n_resamples - s))])
+            out[s:s + len(idx)] = batched(a[idx])
+        return out
     for b in range(n_resamples):
         idx = rng.integers(0, m, size=m)
         rows = idx if singles else np.concatenate([groups[i] for i in idx])
@@ -176,7 +187,7 @@ def bootstrap(values, stat="mean", *, clusters=None, n_resamples: int = N_RESAMP
     if len(groups) < 2:
         return make(theta, theta, method)
     rng = np.random.default_rng(seed)
-    boot = _resampled_stats(a, groups, stat, n_resamples, rng)
+    boot = _resampled_stats(a, groups, stat, n_resamples, rng, batched_ok=method == "percentile")
     if np.ptp(boot) == 0:
         return make(theta, theta, method)
     alpha = (1 - level) / 2

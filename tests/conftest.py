@@ -5,7 +5,6 @@ processes (the machine's two cores), while the unit tests run; a test that needs
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,12 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import torch
 
+from xaikit import results
 from xaikit.run import NOTEBOOKS
 
 # A forward plan measured under load is re-measured once the machine is idle; within a test session that would
 # change batch sizes (and so the last float32 bits) between two runs that are compared: keep the first plan.
 os.environ.setdefault("XAIKIT_PLAN_BUSY", "inf")
+# The unit tests share the two cores with two smoke runs of one thread each: with two threads of its own, torch's
+# OpenMP workers here spin against those processes (one APEM test took 110 s that way, 9 s alone).
+torch.set_num_threads(1)
 
 _RUNS: dict[str, object] = {}
 _POOL = ThreadPoolExecutor(max_workers=2)
@@ -66,7 +70,7 @@ def run_smoke(smoke_root):
         root = _start(name, smoke_root, seed).result()
         path = root / "results" / "smoke" / f"{name}.json"
         assert path.is_file(), f"{name} saved no results at {path}"
-        return json.loads(path.read_text())
+        return results.read(path)
 
     return run
 

@@ -1,6 +1,5 @@
 """The claims registry: files parse, every saved comparison is graded through a registry row, the committed
 verdicts and SUMMARY.md are what the registry and the saved values give, and the grading cases are pinned."""
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ RESULTS = sorted(p.stem for p in (ROOT / "results").glob("[0-9][0-9]_*.json") if
 
 
 def doc_of(nb):
-    return json.loads((ROOT / "results" / f"{nb}.json").read_text())
+    return results.read(ROOT / "results" / f"{nb}.json")
 
 
 def test_every_notebook_with_results_has_a_registry():
@@ -159,7 +158,7 @@ def test_results_save_grades_through_the_registry(tmp_path, monkeypatch):
     v = res.compare("ssim.gb", x, claim="mean SSIM, GB", kind="greater", reference=0.0)
     assert v.verdict == "not held"
     res.save()
-    e = json.loads(res.path.read_text())["values"]["ssim.gb"]
+    e = results.read(res.path)["values"]["ssim.gb"]
     assert e["claim_id"] == "t1.gb" and e["verdict"] == "not held" and e["registry"]["kind"] == "value"
     assert e["registry"]["tolerance"] == 0.01 and e["kind"] == "greater"   # what the notebook asked stays
     assert "| t1.gb |" in res.comparison_table()

@@ -187,3 +187,19 @@ def test_compare_saves_what_recomputes_its_interval(tmp_path):
         again = stats.bootstrap(e["units"], stat, clusters=e["clusters"], seed=3)
         assert [again.low, again.high] == e["ci"]
     assert "stat" not in r.values["mean"] and r.values["median"]["stat"] == "median"
+
+
+def test_results_files_store_repeated_unit_lists_once(tmp_path):
+    """Entries over the same images name one stored list ("@0"); reading the file gives every entry its list."""
+    from xaikit import results as R
+    res = R.Results("99_pack", "smoke", 0, root=tmp_path)
+    ids = [f"img{i}" for i in range(12)]
+    for k in ("a", "b", "c"):
+        res.add(k, list(range(12)), unit_ids=ids, clusters=[i // 2 for i in range(12)])
+    res.add("other", 1.0, unit_ids=["x", "y"])                      # held once: stays in place
+    path = res.save()
+    raw = json.loads(path.read_text())
+    assert raw["values"]["a"]["unit_ids"] == raw["values"]["c"]["unit_ids"] == "@0"
+    assert raw["values"]["other"]["unit_ids"] == ["x", "y"] and len(raw["shared_lists"]) == 2
+    assert R.read(path) == R.unpack(R.pack(res.document())) == json.loads(json.dumps(res.document()))
+    assert R.read(path)["values"]["b"]["unit_ids"] == ids and R.load("99_pack", "smoke", tmp_path) == R.read(path)

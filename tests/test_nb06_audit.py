@@ -2,7 +2,6 @@
 ROAR included (on the small CNN, not skipped); the saved intervals are what `stats.bootstrap`,
 `reliability.bootstrap_alpha` and `stats.censored_summary` give on the saved per-image values; the report tables
 carry exactly those numbers; every reading is the kit's verdict."""
-import json
 
 import numpy as np
 import pytest
@@ -116,7 +115,7 @@ def test_committed_standard_run():
     path = results.REPO / "results" / f"{NB}.json"
     if not path.is_file():
         pytest.skip("no committed standard run")
-    doc = json.loads(path.read_text())
+    doc = results.read(path)
     v = doc["values"]
     check(v, "standard")
     assert v["draw"]["n"] >= 24

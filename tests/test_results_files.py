@@ -1,7 +1,6 @@
 """The committed standard results: every comparison with a paper carries its interval, n and verdict from the
 one rule, the interval follows from the saved units, and the draw of images is recorded (the verdicts and
 SUMMARY.md against the registry: test_claims.py)."""
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ IMAGE_NOTEBOOKS = ("00_", "01_", "02_", "04_", "05_", "06_")
 
 @pytest.fixture(params=[p.stem for p in FILES])
 def doc(request):
-    return json.loads((ROOT / "results" / f"{request.param}.json").read_text())
+    return results.read(ROOT / "results" / f"{request.param}.json")
 
 
 def test_there_are_committed_results():

@@ -1,6 +1,5 @@
 """The statistics spine: intervals against scipy, cluster resampling, exact rank tests, censoring, and the
 verdict rule pinned on constructed cases."""
-import json
 import math
 
 import numpy as np
@@ -270,7 +269,7 @@ def test_results_compare_saves_units_interval_and_verdict(tmp_path):
     with pytest.raises(ValueError, match="compare"):
         res.add("x", 1.0, paper=0.5)
     res.save()
-    doc = json.loads(res.path.read_text())
+    doc = results.read(res.path)
     e = doc["values"]["ssim.gb"]
     assert e["n"] == 50 and len(e["units"]) == 50 and e["verdict"] == "held" and e["reason"]
     assert e["ci"][0] <= e["value"] <= e["ci"][1]

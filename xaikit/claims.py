@@ -15,7 +15,6 @@ The file format is described in claims/README.md.
 """
 from __future__ import annotations
 
-import json
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import stats
-from .results import REPO, comparisons, results_path, write_json, write_text
+from .results import REPO, comparisons, pack, read, results_path, write_json, write_text
 
 ROWS = ("claim", "control", "finding")
 KINDS = ("value", "direction", "order", "equivalence")
@@ -388,7 +387,7 @@ def _results_path(notebook: str, root: str | Path = REPO, profile: str = "standa
 
 def _results(notebook: str, root: str | Path = REPO, profile: str = "standard") -> dict:
     path = _results_path(notebook, root, profile)
-    return json.loads(path.read_text()) if path.is_file() else {"values": {}}
+    return read(path) if path.is_file() else {"values": {}}
 
 
 def registry_fields(row: Row, entry: dict, doc: dict | None = None) -> dict:
@@ -429,9 +428,9 @@ def regrade_results(notebook: str, root: str | Path = REPO) -> int:
     """Re-grade a committed results file from what it saved, through the registry; returns how many entries
     changed."""
     path = _results_path(notebook, root)
-    doc = json.loads(path.read_text())
+    doc = read(path)
     changed = apply(notebook, doc)
-    write_json(doc, path)
+    write_json(pack(doc), path)
     return changed
 
 

@@ -269,7 +269,7 @@ class Results:
         from . import claims
         if claims.has_registry(self.notebook):
             claims.apply(self.notebook, doc)   # the registry's grading of every row, tables' summaries included
-        write_json(doc, self.path)
+        write_json(pack(doc), self.path)
         if self.timings:
             write_json({"hardware": hardware(), "seconds": self.timings},
                        self.path.with_suffix(".timings.json"))
@@ -282,11 +282,64 @@ def results_path(notebook: str, profile: str = "standard", root: str | Path = RE
     return Path(root) / "results" / ("" if profile == "standard" else profile) / f"{notebook}{suffix}"
 
 
+SHARED = ("unit_ids", "clusters")   # per-unit lists that many entries repeat (the same images, the same pairs)
+
+
+def pack(doc: dict) -> dict:
+    """The document as written: each unit_ids / clusters list that more than one entry holds is stored once, under
+    "shared_lists", and the entries name it ("@3": the fourth list). `unpack` undoes it; values are untouched."""
+    seen: dict[str, int] = {}
+    lists, count = [], {}
+    for e in doc.get("values", {}).values():
+        for k in SHARED:
+            if isinstance(e, dict) and isinstance(e.get(k), list) and len(e[k]) > 1:
+                key = json.dumps(e[k])
+                count[key] = count.get(key, 0) + 1
+    values = {}
+    for name, e in doc.get("values", {}).items():
+        if isinstance(e, dict) and any(count.get(json.dumps(e.get(k)), 0) > 1 for k in SHARED if isinstance(e.get(k), list)):
+            e = dict(e)
+            for k in SHARED:
+                key = json.dumps(e.get(k)) if isinstance(e.get(k), list) else None
+                if key is not None and count.get(key, 0) > 1:
+                    if key not in seen:
+                        seen[key] = len(lists)
+                        lists.append(e[k])
+                    e[k] = f"@{seen[key]}"
+        values[name] = e
+    out = {k: v for k, v in doc.items() if k != "values"}
+    out["values"] = values
+    if lists:
+        out["shared_lists"] = lists
+    return out
+
+
+def unpack(doc: dict) -> dict:
+    """A results document as `pack` wrote it, with every shared list back in the entries that name it."""
+    lists = doc.get("shared_lists")
+    if not lists:
+        return doc
+    values = {}
+    for name, e in doc["values"].items():
+        if isinstance(e, dict) and any(isinstance(e.get(k), str) and e[k].startswith("@") for k in SHARED):
+            e = dict(e)
+            for k in SHARED:
+                if isinstance(e.get(k), str) and e[k].startswith("@"):
+                    e[k] = lists[int(e[k][1:])]
+        values[name] = e
+    return {**{k: v for k, v in doc.items() if k != "shared_lists"}, "values": values}
+
+
+def read(path: str | Path) -> dict:
+    """A results file, unpacked (what `Results.document()` gave when it was saved)."""
+    return unpack(json.loads(Path(path).read_text()))
+
+
 def load(notebook: str, profile: str = "standard", root: str | Path = REPO) -> dict:
     path = results_path(notebook, profile, root)
     if not path.is_file():
         raise FileNotFoundError(f"no results for {notebook} ({profile}): expected {path}; run the notebook first")
-    return json.loads(path.read_text())
+    return read(path)
 
 
 def comparisons(doc: dict) -> dict:

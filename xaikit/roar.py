@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from . import attribution, runtime, training
-from .models import count_forward
+from .models import count_forward, forward_plan
 from .runtime import progress, seeded
 
 MODES = ("roar", "kar")
@@ -121,15 +121,18 @@ def estimator_ranks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, estimato
                     seed: int = 0, batch_size: int = 64, cache: bool = True, tag: str = "") -> tuple:
     """Ranks (N, H, W) of images x by `estimator` w.r.t. classes y, cached on disk under `cache_dir()`.
 
-    The cache key holds the model's weights, the images, labels, method, parameters and seed, so a changed
-    model or data set never reads a stale file. Returns (ranks, info) with info: computed or loaded, seconds,
+    The cache key holds the model's weights, the images, labels, method, parameters, seed, batch size and memory
+    format, so a changed model, data set or forward plan never reads a stale file. Returns (ranks, info) with info: computed or loaded, seconds,
     forward passes (each one followed by one backward pass for the gradient methods; none for random, Sobel).
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; known: {sorted(ESTIMATORS)}")
     method, defaults = ESTIMATORS[estimator]
     params = {**defaults, **(params or {})}
-    key = runtime.digest(model, x, y, method, params, seed, runtime.versions())
+    # the memory format attribution uses (the forward plan's) moves gradients in their last bits, and so ties of
+    # the ranks: a file written under another plan must not be read
+    channels_last = method not in attribution.MODEL_FREE and forward_plan(model, tuple(x.shape[1:])).channels_last
+    key = runtime.digest(model, x, y, method, params, seed, batch_size, channels_last, runtime.versions())
     path = cache_dir() / f"{tag + '_' if tag else ''}{estimator}_{key}.pt"
     if cache and path.is_file():
         saved = torch.load(path, weights_only=True)

@@ -23,6 +23,9 @@ os.environ.setdefault("XAIKIT_PLAN_BUSY", "inf")
 # The unit tests share the two cores with two smoke runs of one thread each: with two threads of its own, torch's
 # OpenMP workers here spin against those processes (one APEM test took 110 s that way, 9 s alone).
 torch.set_num_threads(1)
+# The environment every smoke run starts with, as it was when the session began: a unit test that sets a variable
+# for a moment (monkeypatch.setenv) must not leak it into a smoke run that the pool happens to start meanwhile.
+_BASE_ENV = dict(os.environ)
 
 _RUNS: dict[str, object] = {}
 _POOL = ThreadPoolExecutor(max_workers=2)
@@ -33,7 +36,7 @@ def _smoke(name: str, root: Path, seed: int, cache: bool | None = None, env: dic
     cmd = [sys.executable, "-m", "xaikit.run", "--profile", "smoke", "--seed", str(seed), "--out", str(root),
            "--executed", str(root / "executed"), name] + ([] if cache is None else ["-p", "cache", str(cache)])
     # The runner gives smoke runs one thread and a fixed forward batch (xaikit.run.SMOKE_ENV).
-    done = subprocess.run(cmd, capture_output=True, text=True, env=None if env is None else {**os.environ, **env})
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**_BASE_ENV, **(env or {})})
     if done.returncode:
         raise RuntimeError(f"smoke run of {name} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
     return root

@@ -70,6 +70,20 @@ def test_reserved_parameters_are_refused(tmp_path, capsys):
     assert "set these with --profile" in capsys.readouterr().err
 
 
+def test_kernel_variables_smoke_one_thread_pinned_batch_and_threads_option(capsys):
+    """What a notebook's kernel is given (computed without touching this process's environment, which the suite's
+    smoke runs inherit): smoke gets one thread and the pinned batch unless set; --threads always wins."""
+    assert run.kernel_variables("smoke", environ={}) == run.SMOKE_ENV
+    assert run.kernel_variables("smoke", environ={"MKL_NUM_THREADS": "2"}) == {
+        "OMP_NUM_THREADS": "1", "XAIKIT_FORWARD_BATCH": "16"}                    # a variable the user set wins
+    assert run.kernel_variables("standard", environ={}) == {}
+    both = run.kernel_variables("smoke", 2, environ={"OMP_NUM_THREADS": "4"})
+    assert both == {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "XAIKIT_FORWARD_BATCH": "16"}
+    with pytest.raises(SystemExit):
+        run.main(["--threads", "0", "00"])
+    assert "positive number of threads" in capsys.readouterr().err
+
+
 def test_shrink_outputs_makes_figures_light_and_keeps_sources(tmp_path):
     import base64
     import io

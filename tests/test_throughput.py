@@ -4,7 +4,6 @@ metrics against Quantus 0.6 on identical inputs (the equality the benchmarks/ sc
 A seeded, untrained CIFAR CNN on real CIFAR-10 test images: the identities tested do not need a trained model.
 """
 import json
-import os
 import warnings
 
 import numpy as np
@@ -215,12 +214,3 @@ def test_a_pinned_forward_batch_skips_the_sweep_and_bad_values_are_refused(tmp_p
         with pytest.raises(ValueError, match="XAIKIT_FORWARD_BATCH"):
             models.forward_plan(models.small_cnn(data.CIFAR10_CLASSES).eval(), (1, 28, 28))
 
-
-def test_the_smoke_profile_runs_with_one_thread_and_the_pinned_batch(monkeypatch):
-    from xaikit import run
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setenv("MKL_NUM_THREADS", "2")                      # a variable the user set wins
-    with run._kernel_env(run.SMOKE_ENV):
-        assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ[models.PIN_ENV] == "16"
-        assert os.environ["MKL_NUM_THREADS"] == "2"
-    assert "OMP_NUM_THREADS" not in os.environ and os.environ["MKL_NUM_THREADS"] == "2"

@@ -73,20 +73,32 @@ def _check_kernel(name: str) -> None:
 SMOKE_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "XAIKIT_FORWARD_BATCH": "16"}
 
 
+def kernel_variables(profile: str, threads: int | None = None, environ=os.environ) -> dict:
+    """The variables a notebook's kernel gets on top of `environ`: the smoke profile's where not already set, and
+    `threads` (--threads) as OMP_NUM_THREADS / MKL_NUM_THREADS always."""
+    out = {k: v for k, v in (SMOKE_ENV if profile == "smoke" else {}).items() if k not in environ}
+    if threads:
+        out.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return out
+
+
 @contextlib.contextmanager
-def _kernel_env(env: dict):
-    """os.environ (which the kernel inherits) with `env` for variables not already set, restored afterwards."""
-    added = {k: v for k, v in env.items() if k not in os.environ}
-    os.environ.update(added)
+def _kernel_env(variables: dict):
+    """os.environ (which the kernel inherits) with `variables` set, restored afterwards."""
+    old = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
     try:
         yield
     finally:
-        for k in added:
-            os.environ.pop(k, None)
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def execute(nb: Path, profile: str = "standard", out: Path = REPO, seed: int = 0, executed: Path | None = None,
-            timeout: int | None = None, kernel: str = KERNEL, **parameters) -> Path:
+            timeout: int | None = None, kernel: str = KERNEL, threads: int | None = None, **parameters) -> Path:
     """Run one notebook with parameters profile, seed and out_dir (plus `parameters`); returns the executed
     copy's path. Paths recorded in the executed notebook are relative to the notebook's folder."""
     import papermill as pm
@@ -101,7 +113,7 @@ def execute(nb: Path, profile: str = "standard", out: Path = REPO, seed: int = 0
     target = executed / nb.name
     cwd = nb.parent.resolve()
     # Relative paths (the notebook runs in its own folder): no machine's absolute path in committed outputs.
-    with _kernel_env(SMOKE_ENV if profile == "smoke" else {}):
+    with _kernel_env(kernel_variables(profile, threads)):
         pm.execute_notebook(_relative(nb, Path.cwd()), _relative(target, Path.cwd()), cwd=str(cwd),
                             kernel_name=kernel, progress_bar=False, log_output=True, execution_timeout=timeout,
                             parameters=dict(profile=profile, seed=seed, out_dir=_relative(out, cwd), **parameters))
@@ -315,6 +327,9 @@ def main(argv=None) -> int:
     ap.add_argument("--executed", default=None, help="folder for the executed copies (default notebooks/executed/)")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="notebook parameter (repeatable), e.g. -p imagenet_val /data/imagenet")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads per notebook kernel (OMP_NUM_THREADS); one is often faster on a busy 2-core "
+                         "machine; smoke runs use one unless set")
     ap.add_argument("--timing-table", action="store_true",
                     help="write the README's table of run times from the timings files, print it and stop")
     args = ap.parse_args(argv)
@@ -322,6 +337,8 @@ def main(argv=None) -> int:
         write_timing_table()
         print(timing_table())
         return 0
+    if args.threads is not None and args.threads < 1:
+        ap.error(f"--threads {args.threads}: give a positive number of threads")
     params = {name: parse_value(value) for name, value in args.parameter}
     clash = sorted(set(params) & set(RESERVED))
     if clash:
@@ -336,7 +353,8 @@ def main(argv=None) -> int:
         except FileNotFoundError:
             before = None
         with _Load() as sampler:
-            execute(nb, args.profile, Path(args.out), args.seed, executed=args.executed, **params)
+            execute(nb, args.profile, Path(args.out), args.seed, executed=args.executed, threads=args.threads,
+                    **params)
         _record_run(nb.stem, args.profile, Path(args.out), time.time() - t, sampler.mean)
         print(f"== {nb.stem} done in {time.time() - t:.0f} s", flush=True)
         if before is not None:

@@ -54,12 +54,16 @@ def test_parameter_values_are_parsed():
     assert run.parse_value("it's") == "it's"
 
 
-def test_command_line_parameters_reach_execute(monkeypatch):
+def test_command_line_parameters_reach_execute(monkeypatch, tmp_path):
     seen = []
     monkeypatch.setattr(run, "execute", lambda nb, profile, out, seed, **kw: seen.append((nb.stem, profile, kw)))
     monkeypatch.setattr(run, "write_summary", lambda *a: "summary.md")
-    run.main(["--profile", "smoke", "-p", "imagenet_val", "/data/in", "-p", "n_images", "3", "00"])
-    assert seen == [("00_tour", "smoke", {"executed": None, "imagenet_val": "/data/in", "n_images": 3})]
+    run.main(["--profile", "smoke", "--out", str(tmp_path), "-p", "imagenet_val", "/data/in", "-p", "n_images", "3",
+              "00"])
+    assert seen == [("00_tour", "smoke", {"executed": None, "threads": None, "imagenet_val": "/data/in",
+                                          "n_images": 3})]
+    run.main(["--threads", "2", "--out", str(tmp_path), "00"])
+    assert seen[-1] == ("00_tour", "standard", {"executed": None, "threads": 2})
 
 
 def test_reserved_parameters_are_refused(tmp_path, capsys):
@@ -68,6 +72,9 @@ def test_reserved_parameters_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run.main(["-p", "profile", "paper"])
     assert "set these with --profile" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run.main(["-p", "threads", "2"])
+    assert "--threads" in capsys.readouterr().err
 
 
 def test_kernel_variables_smoke_one_thread_pinned_batch_and_threads_option(capsys):

@@ -343,6 +343,8 @@ def main(argv=None) -> int:
     clash = sorted(set(params) & set(RESERVED))
     if clash:
         ap.error(f"{clash}: set these with --profile, --seed and --out, not -p")
+    if "threads" in params:
+        ap.error("set the kernel's torch threads with --threads, not -p threads")
     reports = []
     for nb in notebooks(args.notebooks):
         t = time.time()

@@ -268,6 +268,12 @@ _HARMLESS_WARNINGS = (r"Setting backward hooks on ReLU activations",
                       r"Setting forward, backward hooks and attributes on non-linear")
 
 
+def uses_channels_last(model, x: torch.Tensor, method: str) -> bool:
+    """Whether `attribute` runs `method` on images like x in channels-last format (the model's forward plan; never
+    for the model-free methods). It moves gradients in their last bits, so caches of maps key on it."""
+    return method not in MODEL_FREE and forward_plan(model, tuple(x.shape[1:])).channels_last
+
+
 def attribute(model: nn.Module, x: torch.Tensor, target=None, method: str = "gradient", *, batch_size: int = 16,
               seed: int | None = 0, cache: bool = False, **params) -> torch.Tensor:
     """Attribution maps of `method` for images x (N, C, H, W) in [0, 1] and classes `target`.
@@ -289,7 +295,7 @@ def attribute(model: nn.Module, x: torch.Tensor, target=None, method: str = "gra
     dev = next(model.parameters()).device
     model.eval()
     t = _targets(model, x, target, batch_size)
-    channels_last = method not in MODEL_FREE and forward_plan(model, tuple(x.shape[1:])).channels_last
+    channels_last = uses_channels_last(model, x, method)
     path = None
     if cache:
         key = digest(model, x, t, method, params, seed, batch_size, channels_last, versions(), _source_digest())

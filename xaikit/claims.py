@@ -381,12 +381,8 @@ def graded(notebook: str, doc: dict | None = None, root: str | Path = REPO,
     return [(r, grade(r, doc)) for r in reg.rows]
 
 
-def _results_path(notebook: str, root: str | Path = REPO, profile: str = "standard") -> Path:
-    return results_path(notebook, profile, root)
-
-
 def _results(notebook: str, root: str | Path = REPO, profile: str = "standard") -> dict:
-    path = _results_path(notebook, root, profile)
+    path = results_path(notebook, profile, root)
     return read(path) if path.is_file() else {"values": {}}
 
 
@@ -427,7 +423,7 @@ def apply(notebook: str, doc: dict) -> int:
 def regrade_results(notebook: str, root: str | Path = REPO) -> int:
     """Re-grade a committed results file from what it saved, through the registry; returns how many entries
     changed."""
-    path = _results_path(notebook, root)
+    path = results_path(notebook, "standard", root)
     doc = read(path)
     changed = apply(notebook, doc)
     write_json(pack(doc), path)
@@ -520,7 +516,7 @@ def closing(notebook: str, doc: dict | None = None, root: str | Path = REPO, pro
 def summary(root: str | Path = REPO, profile: str = "standard") -> str:
     """results/SUMMARY.md: a scorecard per paper, then each notebook's claims, controls and findings (notebooks
     without results under `root` for `profile` are left out)."""
-    books = [nb for nb in notebooks() if _results_path(nb, root, profile).is_file()]
+    books = [nb for nb in notebooks() if results_path(nb, profile, root).is_file()]
     graded_all = {nb: graded(nb, root=root, profile=profile) for nb in books}
     head = [f"# The papers' claims against this kit's numbers ({profile} profile)\n",
             "Generated from the claims registry (`claims/*.toml`: each claim in the paper's words, its statistic, "
@@ -555,7 +551,7 @@ def summary(root: str | Path = REPO, profile: str = "standard") -> str:
 
 
 def write_summary(root: str | Path = REPO, profile: str = "standard") -> Path:
-    path = _results_path("SUMMARY", root, profile).with_suffix(".md")
+    path = results_path("SUMMARY", profile, root, ".md")
     write_text(summary(root, profile), path)
     return path
 

@@ -288,29 +288,25 @@ SHARED = ("unit_ids", "clusters")   # per-unit lists that many entries repeat (t
 def pack(doc: dict) -> dict:
     """The document as written: each unit_ids / clusters list that more than one entry holds is stored once, under
     "shared_lists", and the entries name it ("@3": the fourth list). `unpack` undoes it; values are untouched."""
-    seen: dict[str, int] = {}
-    lists, count = [], {}
+    def shared(e):   # (field, its list as text) of an entry's unit lists
+        return [(k, json.dumps(e[k])) for k in SHARED if isinstance(e, dict) and isinstance(e.get(k), list)
+                and len(e[k]) > 1]
+    count: dict[str, int] = {}
     for e in doc.get("values", {}).values():
-        for k in SHARED:
-            if isinstance(e, dict) and isinstance(e.get(k), list) and len(e[k]) > 1:
-                key = json.dumps(e[k])
-                count[key] = count.get(key, 0) + 1
+        for _, text in shared(e):
+            count[text] = count.get(text, 0) + 1
+    index: dict[str, int] = {}
     values = {}
     for name, e in doc.get("values", {}).items():
-        if isinstance(e, dict) and any(count.get(json.dumps(e.get(k)), 0) > 1 for k in SHARED if isinstance(e.get(k), list)):
+        repeated = [(k, text) for k, text in shared(e) if count[text] > 1]
+        if repeated:
             e = dict(e)
-            for k in SHARED:
-                key = json.dumps(e.get(k)) if isinstance(e.get(k), list) else None
-                if key is not None and count.get(key, 0) > 1:
-                    if key not in seen:
-                        seen[key] = len(lists)
-                        lists.append(e[k])
-                    e[k] = f"@{seen[key]}"
+            for k, text in repeated:
+                e[k] = f"@{index.setdefault(text, len(index))}"
         values[name] = e
-    out = {k: v for k, v in doc.items() if k != "values"}
-    out["values"] = values
-    if lists:
-        out["shared_lists"] = lists
+    out = {**{k: v for k, v in doc.items() if k != "values"}, "values": values}
+    if index:
+        out["shared_lists"] = [json.loads(text) for text in index]
     return out
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from . import attribution, runtime, training
-from .models import count_forward, forward_plan
+from .models import count_forward
 from .runtime import progress, seeded
 
 MODES = ("roar", "kar")
@@ -131,8 +131,8 @@ def estimator_ranks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, estimato
     params = {**defaults, **(params or {})}
     # the memory format attribution uses (the forward plan's) moves gradients in their last bits, and so ties of
     # the ranks: a file written under another plan must not be read
-    channels_last = method not in attribution.MODEL_FREE and forward_plan(model, tuple(x.shape[1:])).channels_last
-    key = runtime.digest(model, x, y, method, params, seed, batch_size, channels_last, runtime.versions())
+    layout = attribution.uses_channels_last(model, x, method)
+    key = runtime.digest(model, x, y, method, params, seed, batch_size, layout, runtime.versions())
     path = cache_dir() / f"{tag + '_' if tag else ''}{estimator}_{key}.pt"
     if cache and path.is_file():
         saved = torch.load(path, weights_only=True)

@@ -128,6 +128,19 @@ class Results:
         self.context = dict(context)
         self.values: dict[str, dict] = {}
         self.timings: dict[str, float] = {}
+        self.saved_versions: dict | None = None
+
+    @classmethod
+    def reopen(cls, notebook: str, profile: str = "standard", root: str | Path = REPO) -> "Results":
+        """The saved results of a run, to add statistics computed from its values (`xaikit.derive`); `save`
+        then rewrites the file with the run's package versions and leaves its timings alone."""
+        path = results_path(notebook, profile, root)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: run the notebook in profile {profile!r} first")
+        doc = read(path)
+        res = cls(notebook, doc["profile"], doc["seed"], root=root)
+        res.values, res.saved_versions = doc["values"], doc.get("versions")
+        return res
 
     @property
     def sub(self) -> str:
@@ -261,7 +274,8 @@ class Results:
         self.timings[name] = seconds
 
     def document(self) -> dict:
-        return {"notebook": self.notebook, "profile": self.profile, "seed": self.seed, "versions": versions(),
+        return {"notebook": self.notebook, "profile": self.profile, "seed": self.seed,
+                "versions": self.saved_versions or versions(),
                 "values": self.values}
 
     def save(self) -> Path:

@@ -1,0 +1,276 @@
+"""Statistics computed from a notebook's saved per-unit values, so that a new test of old measurements needs no
+new measurement.
+
+Each function here reads only what its notebook saved (`Results.values`: per-image eps, signs, score pairs) and
+adds graded entries through `Results.compare`, as a notebook cell would. The notebook calls `derive.run(NB, res)`
+before its closing comparison; `python -m xaikit.derive NOTEBOOK [--profile P]` applies the same function to a
+saved results file (its entries then name the saved keys they were computed from in `derived_from`).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from . import apem, reliability, stats
+from .results import Results
+
+
+def _abs_rho_difference(rows: np.ndarray) -> float:
+    """|Spearman(col 0, col 2)| - |Spearman(col 1, col 2)|: which of two scores follows a third more closely."""
+    return abs(reliability.spearman_rows(rows[:, [0, 2]])) - abs(reliability.spearman_rows(rows[:, [1, 2]]))
+
+
+def _abs_rho_difference_batched(rows: np.ndarray) -> np.ndarray:   # (B, n, 3) -> (B,)
+    b = reliability.spearman_rows.batched
+    return np.abs(b(rows[..., [0, 2]])) - np.abs(b(rows[..., [1, 2]]))
+
+
+_abs_rho_difference.batched = _abs_rho_difference_batched
+
+
+def _bounds(values, max_eps: int) -> np.ndarray:
+    """A search's eps as [low, high] (censored: only eps > max_eps is known)."""
+    e = np.asarray(values, dtype=float)
+    return np.stack([e, np.where(e > max_eps, np.inf, e)], 1)
+
+
+def apem_adversarial_perturbation(res: Results) -> list[str]:
+    """04: the thesis' statements about eps, shuffled eps and the loss correlations, from the saved per-image
+    eps (step 3, correct images), shuffled eps, step signs and (APEM, loss) pairs. Returns the keys added."""
+    v, seed = res.values, res.seed
+    cap = int(v["search_forward"]["params"]["max_eps"])
+    methods = [k[len("apem_median_"):-len("_final")] for k in v if k.startswith("apem_median_") and k.endswith("_final")]
+    ids = np.array(v["eps_minus_Gradient"]["unit_ids"])
+    em = {m: np.asarray(v[f"eps_minus_{m}"]["value"], dtype=float) for m in methods}
+    ep = {m: np.asarray(v[f"eps_plus_{m}"]["value"], dtype=float) for m in methods}
+    B = {m: apem.apem_bounds(em[m], ep[m], cap) for m in methods}
+    added = []
+
+    def compare(name, ours, derived_from, **kw):
+        context = {k: v[derived_from[0]][k] for k in ("source", "model") if k in v[derived_from[0]]}
+        res.compare(name, ours, derived_from=derived_from, **context, **kw)
+        added.append(name)
+
+    # Fig. 4.4: how often Gradient scores below LRP (censor-aware; undecided images left out of n)
+    s = apem.bound_sign(B["Gradient"], B["LRP"])
+    und = apem.bound_undecided(B["Gradient"], B["LRP"])
+    compare("gradient_below_lrp_fraction", stats.binomial_interval(int((s < 0).sum()), int((~und).sum())),
+            ["eps_minus_Gradient", "eps_plus_Gradient", "eps_minus_LRP", "eps_plus_LRP"], kind="less",
+            reference=0.1, claim="fraction of correct images where APEM(Gradient) < APEM(LRP), step 3",
+            paper="rare", paper_where="section 4.3, Fig. 4.4", undecided_by_cap=int(und.sum()),
+            ties=int(((s == 0) & ~und).sum()))
+    # Fig. 4.3: Gradient has the lowest eps- and the highest eps+, image by image
+    for other in (m for m in methods if m != "Gradient"):
+        for which, a, b in (("minus", _bounds(em[other], cap), _bounds(em["Gradient"], cap)),
+                            ("plus", _bounds(ep["Gradient"], cap), _bounds(ep[other], cap))):
+            side = "below" if which == "minus" else "above"
+            compare(f"eps_{which}_Gradient_{side}_{other}", apem.bound_sign(a, b),
+                    [f"eps_{which}_Gradient", f"eps_{which}_{other}"], kind="greater", unit_ids=list(ids),
+                    claim=f"eps{'-' if which == 'minus' else '+'}(Gradient) {side} eps of {other} "
+                          "(mean per-image sign, censor-aware), step 3, correct images",
+                    paper="Gradient: lowest eps-, highest eps+", paper_where="section 4.3, Fig. 4.3",
+                    undecided_by_cap=int(apem.bound_undecided(a, b).sum()))
+    # Fig. 4.7: every simplification step lowers Gradient's APEM (signs of APEM(step k) - APEM(step k + 1))
+    for k1, k2 in ((1, 2), (2, 3)):
+        key = f"steps_Gradient_{k1}_over_{k2}"
+        sg = np.asarray(v[key]["units"], dtype=float)
+        und_k = int(v[key].get("undecided_by_cap", 0))   # undecided images carry sign 0: left out of n
+        compare(f"gradient_not_falling_step{k1}_to_{k2}", stats.binomial_interval(int((sg <= 0).sum()) - und_k,
+                len(sg) - und_k), [key], kind="equal", reference=0.0, tol=0.01,
+                claim=f"fraction of correct images whose Gradient APEM does not fall from step {k1} to {k2}",
+                paper=0.0, paper_where="section 4.4, Fig. 4.7", undecided_by_cap=und_k, rises=int((sg < 0).sum()),
+                ties=int((sg == 0).sum()) - und_k)
+    # Fig. 4.7 d-i: from step (3) back to step (1) APEM rises, eps- falls and eps+ rises (saved since eps per step is)
+    for m in methods:
+        per_step = {"clamp": f"_{m}_clamp", "map": f"_{m}_map", "final": f"_{m}"}
+        if not all(f"eps_minus{k}" in v for k in per_step.values()):
+            continue
+        for s1, s2 in (("clamp", "map"), ("map", "final")):
+            k1, k2 = (apem.STEPS.index(s) + 1 for s in (s1, s2))
+            for which, side in (("minus", "below"), ("plus", "above")):
+                e1, e2 = (_bounds(v[f"eps_{which}{per_step[s]}"]["value"], cap) for s in (s1, s2))
+                a, b = (e2, e1) if which == "minus" else (e1, e2)
+                compare(f"eps_{which}_{m}_step{k1}_{side}_step{k2}", apem.bound_sign(a, b),
+                        [f"eps_{which}{per_step[s1]}", f"eps_{which}{per_step[s2]}"], kind="greater", unit_ids=list(ids),
+                        claim=f"eps{'-' if which == 'minus' else '+'} of {m} at step {k1} {side} step {k2} "
+                              "(mean per-image sign, censor-aware), correct images",
+                        paper="eps- falls and eps+ rises as APEM rises between steps",
+                        paper_where="section 4.4, Fig. 4.7 d-i", undecided_by_cap=int(apem.bound_undecided(a, b).sum()))
+    # Fig. 5.1: among images where LRP's relevance flips sooner than SmoothGrad's, its irrelevance goes both ways
+    sel = apem.bound_sign(_bounds(em["SmoothGrad"], cap), _bounds(em["LRP"], cap)) > 0
+    d = apem.bound_sign(_bounds(ep["LRP"], cap)[sel], _bounds(ep["SmoothGrad"], cap)[sel])
+    for side, hit in (("above", d > 0), ("below", d < 0)):
+        compare(f"lrp_eps_plus_{side}_smoothgrad_fraction", stats.binomial_interval(int(hit.sum()), len(d)),
+                ["eps_minus_LRP", "eps_minus_SmoothGrad", "eps_plus_LRP", "eps_plus_SmoothGrad"], kind="greater",
+                reference=0.1, claim=f"among correct images with eps-(LRP) < eps-(SmoothGrad): fraction with "
+                                     f"eps+(LRP) {side} eps+(SmoothGrad), step 3",
+                paper="considerable cases for both", paper_where="section 5.1, Fig. 5.1",
+                ties_or_undecided=int((d == 0).sum()))
+    # Section 5.2: shuffled eps lie between the real map's eps- and eps+ (images with no censored search)
+    for m in methods:
+        key = f"shuffled_eps_{m}_final"
+        if key not in v:
+            continue
+        sm, sp = (np.asarray(v[key]["value"][w], dtype=float) for w in ("minus", "plus"))
+        k = len(sm)
+        lo, hi = em[m][:k], ep[m][:k]
+        known = (lo <= cap) & (hi <= cap) & (sm <= cap) & (sp <= cap)
+        inside = (lo <= sm) & (sm <= hi) & (lo <= sp) & (sp <= hi)
+        if known.sum():
+            compare(f"shuffled_eps_between_{m}", stats.binomial_interval(int((inside & known).sum()),
+                    int(known.sum())), [key, f"eps_minus_{m}", f"eps_plus_{m}"], kind="equal", reference=1.0,
+                    tol=0.05, claim=f"fraction of images with eps- <= eps-shuffle, eps+shuffle <= eps+, {m}, step 3",
+                    paper=1.0, paper_where="section 5.2", censored_left_out=int((~known).sum()))
+    # Table 5.1: the APEM_norm order among methods at step 3, paired by image
+    norm = {m: dict(zip(v[f"apem_norm_{m}_final"]["unit_ids"], v[f"apem_norm_{m}_final"]["units"]))
+            for m in methods if f"apem_norm_{m}_final" in v}
+    for a, b in (("Gradient", "LRP"), ("LRP", "SmoothGrad")):
+        if a in norm and b in norm:
+            both = [i for i in norm[a] if i in norm[b]]
+            compare(f"apem_norm_order_{a}_over_{b}", np.sign([norm[a][i] - norm[b][i] for i in both]),
+                    [f"apem_norm_{a}_final", f"apem_norm_{b}_final"], kind="greater", unit_ids=both,
+                    claim=f"APEM_norm({a}) > APEM_norm({b}) (mean per-image sign), step 3",
+                    paper="Gradient > LRP > SmoothGrad in every column", paper_where="Table 5.1")
+    # Table 5.3: correct images correlate more strongly with the loss than misclassified ones (each set resampled)
+    for m in methods:
+        c, w = (np.asarray(v[f"spearman_loss_{m}_{p}"]["units"], dtype=float) for p in ("correct", "misclassified"))
+        ci = stats.two_group_bootstrap(c, w, lambda r: abs(reliability.spearman_rows(r)),
+                                       batched=lambda r: np.abs(reliability.spearman_rows.batched(r)), seed=seed)
+        compare(f"abs_rho_correct_minus_misclassified_{m}", ci,
+                [f"spearman_loss_{m}_correct", f"spearman_loss_{m}_misclassified"], kind="greater",
+                claim=f"|Spearman(APEM {m}, loss)| correct minus misclassified images", paper_where="Table 5.3",
+                paper="0.83 vs 0.07, 0.47 vs 0.03, 0.60 vs 0.00 (Gradient, SmoothGrad, LRP)")
+    # Table 5.3: the method with the higher APEM correlates more strongly (paired over the same correct images)
+    for a, b in (("Gradient", "LRP"), ("LRP", "SmoothGrad")):
+        ua, ub = (np.asarray(v[f"spearman_loss_{m}_correct"]["units"], dtype=float) for m in (a, b))
+        rows = np.column_stack([ua[:, 0], ub[:, 0], ua[:, 1]])
+        compare(f"abs_rho_{a}_minus_{b}_correct", stats.bootstrap(rows, _abs_rho_difference, method="percentile",
+                seed=seed), [f"spearman_loss_{a}_correct", f"spearman_loss_{b}_correct"], kind="greater",
+                claim=f"|Spearman(APEM, loss)| of {a} minus {b}, correct images (paired)", paper_where="Table 5.3",
+                paper="Gradient -0.827, LRP -0.602, SmoothGrad -0.470 (APEM 127.79 > 66.07 > 44.38)")
+    return added
+
+
+GRADIENT_BASED = ("gradient", "integrated_gradients", "guided_backprop", "smoothgrad_sq", "vargrad")
+
+
+def roar_remove_and_retrain(res: Results) -> list[str]:
+    """03: the random baseline against every gradient-based estimator (ROAR and KAR), Sobel deleted without
+    retraining, and the mask-leak control, from the saved per-seed differences and accuracies (t intervals over
+    seeds, as the notebook's other rows)."""
+    v, added = res.values, []
+    for name in sorted(k.split("/")[0] for k in v if k.endswith("/differences_to_random")):
+        key = f"{name}/differences_to_random"
+        ctx = {k: v[key][k] for k in ("source", "model") if k in v[key]}
+        diff = {(d["variant"], d["mode"], d["estimator"]): d for d in v[key]["value"]}
+
+        def compare(entry, values, seeds, derived_from, **kw):
+            res.compare(entry, stats.t_interval(values, unit="seed"), units=list(values), unit_ids=list(seeds),
+                        derived_from=derived_from, **ctx, **kw)
+            added.append(entry)
+
+        # §4.4 step 4: random is worse than every gradient-based estimator: ROAR below it, KAR above it
+        for est in GRADIENT_BASED:
+            for mode in ("roar", "kar"):
+                d = diff.get(("retrained", mode, est))
+                if d is None:
+                    continue
+                sign = 1 if mode == "roar" else -1   # both cells claimed < 0: ROAR est - random, KAR random - est
+                what = "accuracy minus random's" if mode == "roar" else "random's accuracy minus the estimator's"
+                compare(f"{name}/random_baseline/{mode}/{est}", [sign * x for x in d["per_seed"]], d["seeds"], [key],
+                        kind="less", claim=f"{mode.upper()} retrained, {est}: {what} (same seed and fraction, mean "
+                                           "over fractions) < 0, random the worse", paper="random performs worse",
+                        paper_where="Loreth 2023 §4.4 step 4")
+        # §4.3: deleting the edges first (Sobel ranking) without retraining falls below random
+        d = diff.get(("not_retrained", "roar", "sobel"))
+        if d is not None:
+            compare(f"{name}/sobel_not_retrained_minus_random", d["per_seed"], d["seeds"], [key], kind="less",
+                    claim="ROAR without retraining, Sobel ranking: accuracy minus random's (mean over fractions) < 0",
+                    paper="steep decrease when edges are deleted", paper_where="Loreth 2023 §4.3 (Samek et al. 2017)")
+        # control: a model retrained on the ROAR-90% images beats one trained on the removal masks alone
+        leak = f"{name}/mask_leak"
+        if leak in v:
+            rows = [r for r in v[leak]["value"] if "mask_only_accuracy" in r]
+            for est in GRADIENT_BASED:
+                mine = sorted((r for r in rows if r["estimator"] == est), key=lambda r: r["seed"])
+                if len(mine) >= 2:
+                    compare(f"{name}/retrained_minus_mask_only/{est}",
+                            [r["retrained_accuracy"] - r["mask_only_accuracy"] for r in mine],
+                            [r["seed"] for r in mine], [leak], kind="greater", reference=0.0, tol=0.02,
+                            claim=f"ROAR-90% retrained accuracy minus mask-only accuracy, {est}, same seed > 0",
+                            paper_where="kit control (mask leak)")
+    return added
+
+
+def audit_your_model(res: Results, random: str = "random") -> list[str]:
+    """06: each metric's alpha with the random map left out of the rankings (re-ranked from the saved ranks), and
+    each method's per-image SSIM minus the random map's, paired by image."""
+    from . import claims
+    v, added = res.values, []
+    graded = claims.load(res.notebook).by_measure() if claims.has_registry(res.notebook) else {}
+    for key in sorted(k for k in v if k.startswith("reliability.alpha[") and k.endswith("].ranks")):
+        ranks = v[key]["value"]
+        if random not in ranks:
+            continue
+        real = [m for m in ranks if m != random]
+        table = np.column_stack([np.asarray(ranks[m], dtype=float) for m in real])
+        b = reliability.bootstrap_alpha(reliability.rank_methods(table, higher_is_better=False), seed=res.seed)
+        metric = key[len("reliability.alpha["):-len("].ranks")]
+        name = f"reliability.alpha_without_random[{metric}]"
+        claim = f"Krippendorff's alpha (ordinal) of {metric}, the {len(real)} real methods ranked without the random map"
+        if name in graded:
+            res.compare(name, b["ci"], kind="greater", reference=0.667, derived_from=[key], methods=real,
+                        unit_ids=v[key].get("unit_ids"), undefined_resamples=b["undefined"], claim=claim,
+                        paper_where="Tomsett et al. 2020, local saliency metric reliability")
+            added.append(name)
+        else:   # recorded beside the graded one (the registry grades the metric whose alpha matters)
+            res.add(name, b["ci"].as_dict(), derived_from=[key], methods=real, claim=claim)
+    base = f"augmentation.ssim.{random}.per_image"
+    if base in v:
+        ref = dict(zip(v[base]["unit_ids"], v[base]["value"]))
+        for key in sorted(k for k in v if k.startswith("augmentation.ssim.") and k.endswith(".per_image") and k != base):
+            m = key[len("augmentation.ssim."):-len(".per_image")]
+            ids = [i for i in v[key]["unit_ids"] if i in ref]
+            mine = dict(zip(v[key]["unit_ids"], v[key]["value"]))
+            name = f"augmentation.ssim_minus_random.{m}"
+            res.compare(name, [mine[i] - ref[i] for i in ids], kind="greater", unit_ids=ids,
+                        derived_from=[key, base],
+                        claim=f"mean SSIM over the kept pairs, {m} minus the random map, paired by image")
+            added.append(name)
+    return added
+
+
+FUNCTIONS = {"03_roar_remove_and_retrain": roar_remove_and_retrain,
+             "06_audit_your_model": audit_your_model,
+             "04_apem_adversarial_perturbation": apem_adversarial_perturbation}
+
+
+def run(notebook: str, res: Results) -> list[str]:
+    """Add the derived entries of `notebook` to `res` (nothing for a notebook without derived statistics)."""
+    fn = FUNCTIONS.get(notebook)
+    return fn(res) if fn else []
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m xaikit.derive", description=__doc__.splitlines()[0])
+    p.add_argument("notebooks", nargs="*", default=sorted(FUNCTIONS))
+    p.add_argument("--profile", action="append", help="smoke, lecture, standard (repeatable; default all three)")
+    a = p.parse_args(argv)
+    for nb in a.notebooks:
+        if nb not in FUNCTIONS:
+            p.error(f"no derived statistics for {nb!r}; known: {', '.join(sorted(FUNCTIONS))}")
+        for profile in a.profile or ["smoke", "lecture", "standard"]:
+            try:
+                res = Results.reopen(nb, profile)
+            except FileNotFoundError as e:
+                print(f"{nb} ({profile}): skipped, {e}")
+                continue
+            added = run(nb, res)
+            print(f"{nb} ({profile}): {len(added)} derived entries -> {res.save()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

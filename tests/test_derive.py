@@ -6,9 +6,10 @@ import pytest
 from xaikit import apem, claims, derive, reliability, results, stats
 
 APEM, ROAR, AUDIT = "04_apem_adversarial_perturbation", "03_roar_remove_and_retrain", "06_audit_your_model"
+SANITY = "02_sanity_checks_for_saliency_metrics"
 
 
-@pytest.fixture(scope="module", params=[APEM, ROAR, AUDIT])
+@pytest.fixture(scope="module", params=[SANITY, APEM, ROAR, AUDIT])
 def rederived(request):
     saved = results.read(results.results_path(request.param))
     res = results.Results.reopen(request.param)
@@ -106,3 +107,24 @@ def test_a_t_interval_over_identical_seeds_decides_nothing():
     assert ci.low == ci.high
     v = stats.verdict(ci, "greater")
     assert v.verdict == "inconclusive" and "degenerate" in v.reason
+
+
+def test_sanity_derived_values_match_the_saved_scores():
+    v = results.read(results.results_path(SANITY))["values"]
+    M = v["scores.MoRF_L=100"]["methods"]
+    s = np.array(v["scores.MoRF_L=100"]["value"]["mean"])
+    i = {m: M.index(m) for m in M}
+    others = s[:, [i[m] for m in derive.SALIENCY]].mean(0)
+    e = v["fig2a.morf.mean.deep_Taylor_minus_worst_other"]
+    assert e["value"] == pytest.approx(s[:, i["deep Taylor"]].mean() - others.min(), abs=1e-5)
+    # the random orderings' AOPC per image is the same whichever signed method it is recovered from
+    base = {m: s[:, i[m]] - np.array(v[f"aopc_minus_random.morf.mean.{m}"]["units"]) for m in ("DeepSHAP", "gradient⊙input")}
+    assert base["DeepSHAP"] == pytest.approx(base["gradient⊙input"], abs=1e-5)
+    # an order entry names its five methods, so the permutation test knows k
+    o = v["fig2a.morf_vs_lerf.mean.rank_agreement"]
+    assert o["methods"] == M and o["value"] == pytest.approx(stats.spearman(
+        s.mean(0), np.array(v["scores.LeRF_L=100"]["value"]["mean"]).mean(0)), abs=1e-6)
+    # the frog split: two independent groups whose sizes add up to the draw
+    f = v["class.frog_minus_rest.MoRF_L=100.mean.DeepSHAP"]
+    frog = np.array(["/frog/" in u for u in v["scores.MoRF_L=100"]["unit_ids"]])
+    assert f["n"] == len(frog) and f["value"] == pytest.approx(s[frog, i["DeepSHAP"]].mean() - s[~frog, i["DeepSHAP"]].mean(), abs=1e-5)

@@ -153,6 +153,135 @@ def apem_adversarial_perturbation(res: Results) -> list[str]:
     return added
 
 
+SALIENCY = ("sensitivity", "gradient⊙input", "DeepSHAP")   # 02: the saliency methods besides deep Taylor
+
+
+def _modal_rank_share(ranks: np.ndarray) -> np.ndarray:
+    """Per column (method): the share of rows (images) on which it takes its most frequent rank."""
+    return np.array([np.unique(c, return_counts=True)[1].max() / len(c) for c in ranks.T])
+
+
+def sanity_checks_for_saliency_metrics(res: Results) -> list[str]:
+    """02: Fig. 2a's statements about deep Taylor, edge detection and the MoRF/LeRF orders, the confidence split,
+    the two perturbations, Table 1's largest cell, edge detection's consistent ranks and the class dependence,
+    from the saved per-image scores (L = 100) and F."""
+    v, seed, added = res.values, res.seed, []
+    L = max(int(k.split("=")[1]) for k in v if k.startswith("scores.MoRF_L="))   # 100; smaller profiles stop sooner
+    top = f"scores.MoRF_L={L}"
+    M, ids, perts = list(v[top]["methods"]), list(v[top]["unit_ids"]), list(v[top]["value"])
+    I = {m: i for i, m in enumerate(M)}
+    S = {(o, p): np.asarray(v[f"scores.{o}_L={L}"]["value"][p], dtype=float) for o in ("MoRF", "LeRF") for p in perts}
+    oth, dt, ed = [I[m] for m in SALIENCY], I["deep Taylor"], I["edge detection"]
+
+    def compare(name, ours, derived_from, **kw):
+        ctx = {k: v[derived_from[0]][k] for k in ("source", "model") if k in v[derived_from[0]]}
+        res.compare(name, ours, derived_from=derived_from, **ctx, **kw)
+        added.append(name)
+
+    def boot(a, fn):
+        return stats.bootstrap(a, fn, seed=seed)
+
+    for p in perts:
+        src = [f"scores.MoRF_L={L}", f"scores.LeRF_L={L}"]
+        # deep Taylor poor under MoRF: its mean below the worst of the other saliency methods
+        compare(f"fig2a.morf.{p}.deep_Taylor_minus_worst_other", boot(S["MoRF", p], lambda a: float(
+                a[:, dt].mean() - a[:, oth].mean(0).min())), src[:1], kind="less",
+                claim=f"MoRF L={L}, {p} perturbation: deep Taylor's mean AOPC minus the lowest of sensitivity, "
+                      "gradient⊙input and DeepSHAP < 0", paper="deep Taylor performs poorly under MoRF",
+                paper_where="Fig. 2a", unit_ids=ids)
+        # LeRF (lower = better): edge detection and deep Taylor each below the best of the other three
+        for j, who in ((ed, "edge_detection"), (dt, "deep_Taylor")):
+            compare(f"fig2a.lerf.{p}.best_other_minus_{who}", boot(S["LeRF", p], lambda a, j=j: float(
+                    a[:, oth].mean(0).min() - a[:, j].mean())), src[1:], kind="greater", unit_ids=ids,
+                    claim=f"LeRF L={L}, {p} perturbation: the lowest mean AOPC of sensitivity, gradient⊙input and "
+                          f"DeepSHAP minus {who.replace('_', ' ')}'s > 0 (it is better)",
+                    paper="edge detection and deep Taylor obtain the best LeRF scores", paper_where="Fig. 2a")
+        # MoRF against LeRF: agreement of the raw means = opposite fidelity rankings
+        ci, test = stats.rank_agreement(S["MoRF", p], S["LeRF", p].mean(0), seed=seed)
+        compare(f"fig2a.morf_vs_lerf.{p}.rank_agreement", ci, src, kind="greater", methods=M, p_exact=test.p_value,
+                exact=test.exact, unit_ids=ids, paper="opposite orders", paper_where="Fig. 2a",
+                claim=f"{p} perturbation: Spearman of the 5 mean AOPC_MoRF with the 5 mean AOPC_LeRF (raw; > 0 = "
+                      "the rankings are opposite)")
+    if len(perts) == 2:
+        a, b = perts
+        ci, test = stats.rank_agreement(S["LeRF", a], S["LeRF", b].mean(0), seed=seed)
+        compare("fig2a.lerf.order_across_perturbations", ci, [f"scores.LeRF_L={L}"], kind="greater", methods=M,
+                p_exact=test.p_value, exact=test.exact, unit_ids=ids, paper="ranked consistently",
+                paper_where="Fig. 2a", claim=f"LeRF L={L}: Spearman of the 5 mean AOPC under {a} with those under {b}")
+        # random RGB removes edges better: deep Taylor's and edge detection's MoRF above random orderings rise
+        base = {}
+        for p in perts:   # the random orderings' AOPC per image: a signed method's score minus its saved difference
+            k = f"aopc_minus_random.morf.{p}.DeepSHAP"
+            if v[k].get("L") != L:
+                raise ValueError(f"{k} is at L = {v[k].get('L')}, the scores at L = {L}")
+            base[p] = S["MoRF", p][:, I["DeepSHAP"]] - np.asarray(v[k]["units"], dtype=float)
+        for j, who in ((dt, "deep Taylor"), (ed, "edge detection")):
+            d = (S["MoRF", b][:, j] - base[b]) - (S["MoRF", a][:, j] - base[a])
+            compare(f"fig2a.morf.{b}_minus_{a}.above_random.{who.replace(' ', '_')}", d,
+                    [top, f"aopc_minus_random.morf.{a}.DeepSHAP", f"aopc_minus_random.morf.{b}.DeepSHAP"],
+                    kind="greater", unit_ids=ids, paper="better with random RGB than with mean perturbation",
+                    paper_where="Fig. 2a", claim=f"MoRF L={L}, {who}: (AOPC minus random orderings') with {b} "
+                                                 f"minus with {a} perturbation, per image")
+    # the confidence split: signed methods on unconfident images against confident ones (LeRF minus random)
+    for p in perts:
+        for m in ("DeepSHAP", "gradient⊙input"):
+            low_k, all_k = f"lerf_minus_random.low_confidence.{p}.{m}", f"aopc_minus_random.lerf.{p}.{m}"
+            if low_k not in v or all_k not in v:
+                continue
+            low = set(v[low_k]["unit_ids"])
+            d = np.asarray(v[all_k]["units"], dtype=float)
+            is_low = np.array([i in low for i in v[all_k]["unit_ids"]])
+            if is_low.sum() < 2 or (~is_low).sum() < 2:
+                continue
+            compare(f"lerf_minus_random.low_minus_confident.{p}.{m}", stats.two_group_bootstrap(
+                    d[is_low], d[~is_low], np.mean, batched=lambda r: r.mean(1), seed=seed), [all_k, low_k],
+                    kind="less", paper="better than random only when unconfident", paper_where="Discussion",
+                    claim=f"LeRF L={L}, {p} perturbation, {m}: mean (AOPC minus random) on images with confidence "
+                          "<= 0.8 minus on the others")
+    # Table 1: the largest alpha (MoRF L=100, mean, with edge detection) against the next cell of its column
+    if L == 100 and "scores.MoRF_L=80" in v and "mean" in perts:
+        r100 = reliability.rank_methods(S["MoRF", "mean"])
+        r80 = reliability.rank_methods(np.asarray(v["scores.MoRF_L=80"]["value"]["mean"], dtype=float))
+        d = reliability.bootstrap_alpha_difference(r100, r80, seed=seed)
+        compare("table1.alpha.MoRF_L=100_minus_L=80.mean.with_edge", d["ci"], [top, "scores.MoRF_L=80"],
+                kind="greater", unit_ids=ids, paper="0.48, the largest value in the table", paper_where="Table 1",
+                claim="Krippendorff's alpha, MoRF L=100 minus MoRF L=80, mean perturbation, with edge detection")
+    # per-image F per method (images where every method's F is defined)
+    F = {}
+    for p in perts:
+        per = {m: dict(zip(v[f"faithfulness.{p}.{m}.abs_mean_below_0.1"]["unit_ids"],
+                           v[f"faithfulness.{p}.{m}.abs_mean_below_0.1"]["F_per_image"])) for m in M}
+        keep = [i for i in ids if all(i in per[m] for m in M)]
+        F[p] = (np.array([[per[m][i] for m in M] for i in keep]), keep)
+    # edge detection ranked more consistently: its modal-rank share minus the highest of the saliency methods'
+    for p in perts:
+        for metric, (table, rows), higher in ((f"MoRF_L={L}", (S["MoRF", p], ids), True),
+                                              (f"LeRF_L={L}", (S["LeRF", p], ids), False), ("F", F[p], True)):
+            ranks = reliability.rank_methods(table, higher)
+            compare(f"table1.modal_rank_share.{metric}.{p}.edge_minus_best_other", stats.bootstrap(
+                    ranks, lambda r: float(_modal_rank_share(r)[ed] - np.delete(_modal_rank_share(r), ed).max()),
+                    method="percentile", seed=seed),
+                    [f"scores.{metric}" if metric != "F" else f"faithfulness.{p}.edge detection.abs_mean_below_0.1"],
+                    kind="greater", unit_ids=list(rows), paper="edge detection ranked more consistently",
+                    paper_where="Table 1 (Results)", claim=f"{metric}, {p} perturbation: share of images on which "
+                    "edge detection takes its most frequent rank minus the highest such share of the other methods")
+    # class dependence: frog images against the rest, mean perturbation (MoRF, LeRF higher; F higher)
+    if "mean" in perts:
+        for metric, (table, rows) in ((f"MoRF_L={L}", (S["MoRF", "mean"], ids)), (f"LeRF_L={L}", (S["LeRF", "mean"], ids)),
+                                      ("F", F["mean"])):
+            frog = np.array([i.split("/")[1] == "frog" for i in rows])
+            if frog.sum() < 2:
+                continue
+            for m in M:
+                col = table[:, I[m]]
+                compare(f"class.frog_minus_rest.{metric}.mean.{m}", stats.two_group_bootstrap(
+                        col[frog], col[~frog], np.mean, batched=lambda r: r.mean(1), seed=seed),
+                        [f"scores.{metric}" if metric != "F" else f"faithfulness.mean.{m}.abs_mean_below_0.1"],
+                        kind="greater", paper="frog: better MoRF, worse LeRF, better F", paper_where="Discussion",
+                        claim=f"{metric}, mean perturbation, {m}: mean on frog images minus on the other classes")
+    return added
+
+
 GRADIENT_BASED = ("gradient", "integrated_gradients", "guided_backprop", "smoothgrad_sq", "vargrad")
 
 
@@ -242,7 +371,8 @@ def audit_your_model(res: Results, random: str = "random") -> list[str]:
     return added
 
 
-FUNCTIONS = {"03_roar_remove_and_retrain": roar_remove_and_retrain,
+FUNCTIONS = {"02_sanity_checks_for_saliency_metrics": sanity_checks_for_saliency_metrics,
+             "03_roar_remove_and_retrain": roar_remove_and_retrain,
              "06_audit_your_model": audit_your_model,
              "04_apem_adversarial_perturbation": apem_adversarial_perturbation}
 

@@ -240,3 +240,19 @@ def test_resampled_areas_equal_the_plain_loop(metric):
     curves = np.maximum.accumulate(rng.random((n, 1001)), axis=1)
     np.testing.assert_allclose(pic.median_area_resampled(curves, idx, chunk=8),
                                [pic.area(np.median(curves[i], 0)) for i in idx], rtol=0, atol=1e-12)
+
+
+def test_median_area_difference_resamples_the_same_images_for_both():
+    rng = np.random.default_rng(1)
+    a = np.sort(rng.uniform(size=(12, 1001)), axis=1)    # 12 rising curves on curve_x(1000)
+    b = np.sort(rng.uniform(size=(12, 1001)), axis=1) * 0.5
+    ci = pic.median_area_difference(a, b, n_resamples=2000, seed=4)
+    assert ci.estimate == pytest.approx(pic.aggregate(list(a))[1] - pic.aggregate(list(b))[1])
+    idx = np.random.default_rng(4).integers(0, 12, size=(2000, 12))
+    loop = [pic.area(np.median(a[i], 0)) - pic.area(np.median(b[i], 0)) for i in idx]
+    assert (ci.low, ci.high) == pytest.approx(tuple(np.quantile(loop, [0.025, 0.975])))
+    # a curve set against itself shifted by c: every resample gives exactly c (paired, not two independent draws)
+    shifted = pic.median_area_difference(a + 0.1, a, n_resamples=2000)
+    assert shifted.low == pytest.approx(0.1) and shifted.high == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="same images"):
+        pic.median_area_difference(a, b[:5])

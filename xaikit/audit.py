@@ -557,16 +557,13 @@ class PIC(Lens):
         return stats.percentile_interval(est, boot, len(c), level=stats.LEVEL)
 
     def difference(self, details, a, b) -> stats.Interval:
-        """Area under the median curve of method `a` minus method `b`'s, with a percentile interval from resampling
-        the same images for both (the images with a curve: for SIC the skipped ones are the same for every
+        """Area under the median curve of method `a` minus method `b`'s, resampling the same images for both
+        (`pic.median_area_difference`; the images with a curve: for SIC the skipped ones are the same for every
         method, they depend on the image only)."""
-        ca, cb = (np.stack(details["curves"][m]) for m in (a, b))
-        if len(ca) != len(cb) or len(ca) < 2:
-            raise ValueError(f"{a} and {b} need curves on the same images (at least 2), got {len(ca)} and {len(cb)}")
-        est = _pic.aggregate(list(ca))[1] - _pic.aggregate(list(cb))[1]
-        idx = np.random.default_rng(self.seed).integers(0, len(ca), size=(self.n_median_resamples, len(ca)))
-        boot = _pic.median_area_resampled(ca, idx) - _pic.median_area_resampled(cb, idx)
-        return stats.percentile_interval(est, boot, len(ca), level=stats.LEVEL)
+        ca, cb = (details["curves"][m] for m in (a, b))
+        if len(ca) != len(cb):
+            raise ValueError(f"{a} and {b} need curves on the same images, got {len(ca)} and {len(cb)}")
+        return _pic.median_area_difference(ca, cb, self.n_median_resamples, self.seed)
 
 
 class ROAR(Lens):

@@ -486,6 +486,20 @@ def median_area_resampled(curves, idx, chunk: int = 100) -> np.ndarray:
     return out
 
 
+def median_area_difference(curves_a, curves_b, n_resamples: int = 2000, seed: int = 0, level: float = 0.95):
+    """Area under the per-point median curve of `curves_a` minus that of `curves_b`, the same images (rows) in
+    both, with a percentile interval from resampling the images jointly: each resample's two medians come from the
+    same images, as a paired difference of Table 1's statistic needs. Returns a `stats.Interval`."""
+    from . import stats
+    a, b = np.asarray(curves_a, float), np.asarray(curves_b, float)
+    if a.shape != b.shape or a.ndim != 2 or len(a) < 2:
+        raise ValueError(f"need two (images >= 2, points) arrays of curves on the same images, got {a.shape} and {b.shape}")
+    est = aggregate(list(a))[1] - aggregate(list(b))[1]
+    idx = np.random.default_rng(seed).integers(0, len(a), size=(n_resamples, len(a)))
+    boot = median_area_resampled(a, idx) - median_area_resampled(b, idx)
+    return stats.percentile_interval(est, boot, len(a), level=level)
+
+
 def text_arrays(rows, method: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(images, points) arrays of x and y (`text_points`) for a list of ImagePIC rows."""
     pts = [text_points(r, method, metric) for r in rows]

@@ -6,10 +6,10 @@ import pytest
 from xaikit import apem, claims, derive, reliability, results, stats
 
 APEM, ROAR, AUDIT = "04_apem_adversarial_perturbation", "03_roar_remove_and_retrain", "06_audit_your_model"
-SANITY = "02_sanity_checks_for_saliency_metrics"
+SANITY, AUGMENT = "02_sanity_checks_for_saliency_metrics", "01_dont_augment_me"
 
 
-@pytest.fixture(scope="module", params=[SANITY, APEM, ROAR, AUDIT])
+@pytest.fixture(scope="module", params=[AUGMENT, SANITY, APEM, ROAR, AUDIT])
 def rederived(request):
     saved = results.read(results.results_path(request.param))
     res = results.Results.reopen(request.param)
@@ -128,3 +128,18 @@ def test_sanity_derived_values_match_the_saved_scores():
     f = v["class.frog_minus_rest.MoRF_L=100.mean.DeepSHAP"]
     frog = np.array(["/frog/" in u for u in v["scores.MoRF_L=100"]["unit_ids"]])
     assert f["n"] == len(frog) and f["value"] == pytest.approx(s[frog, i["DeepSHAP"]].mean() - s[~frog, i["DeepSHAP"]].mean(), abs=1e-5)
+
+
+def test_augmentation_loss_beyond_noise_is_the_pair_loss_minus_the_images_floor():
+    v = results.read(results.results_path(AUGMENT))["values"]
+    m = "Saliency"
+    floor = dict(zip(v[f"noise_floor/{m}"]["unit_ids"], v[f"noise_floor/{m}"]["units"]))
+    ids, s = v[f"ssim_filters/{m}"]["unit_ids"], v[f"ssim_filters/{m}"]["units"]
+    direct = np.mean([floor["/".join(u.split("/")[:2])] - x for u, x in zip(ids, s)])
+    assert v[f"filters_loss_beyond_noise/{m}"]["value"] == pytest.approx(direct, abs=1e-5)
+    # the noise share control saved the same two losses per pair: (noise loss, pair loss)
+    share = np.array(v[f"noise_share/{m}"]["units"])
+    e = v[f"augmentation_loss_beyond_noise/{m}"]
+    assert e["value"] == pytest.approx((share[:, 1] - share[:, 0]).mean(), abs=1e-5)
+    assert set(e["clusters"]) <= {u.split("/")[1] for u in e["unit_ids"]}   # images resampled whole
+    assert "Deconvolution" not in {k.split("/")[1] for k in v if k.startswith("augmentation_loss_beyond_noise/")}

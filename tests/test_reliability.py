@@ -149,3 +149,18 @@ def test_batched_spearman_bootstrap_equals_the_loop(k):
     assert kstats.bootstrap(a, fn, seed=3) == kstats.bootstrap(a, lambda rows: fn(rows), seed=3)
     flat = np.column_stack([np.zeros(9), np.arange(9.0)] + [np.arange(9.0)[::-1]] * (k - 2))
     assert R.mean_pairwise_spearman.batched(flat[None])[0] == pytest.approx(R.mean_pairwise_spearman(flat))
+
+
+def test_across_images_is_one_for_one_map_and_near_zero_for_unrelated_maps():
+    rng = np.random.default_rng(0)
+    one = np.tile(rng.normal(size=(1, 8, 8)), (5, 1, 1))
+    assert R.across_images(one) == pytest.approx(np.ones(5))
+    unrelated = R.across_images(rng.normal(size=(6, 32, 32)))
+    assert unrelated.shape == (6,) and np.all(np.abs(unrelated) < 0.1)
+    # a monotone transform of one image's map leaves its ranks, so the value, unchanged
+    maps = rng.normal(size=(4, 16))
+    bent = maps.copy()
+    bent[0] = np.exp(bent[0])
+    assert R.across_images(bent) == pytest.approx(R.across_images(maps))
+    with pytest.raises(ValueError, match="at least 2"):
+        R.across_images(maps[:1])

@@ -37,6 +37,8 @@ AUGMENTATIONS = ("none",) + tuple(f"rotate_{a}" for a in ROTATIONS) + tuple(FILT
 THRESHOLD = 0.05
 
 
+NEAR_ZERO = 0.01   # a map value below 1% of the data_range counts as "close to 0" (Fig. 2's edge-map reading)
+
 def angle(aug: str) -> float:
     """The rotation angle of an augmentation name (0 for 'none' and the filters)."""
     if aug in ("none",) or aug in FILTERS:
@@ -397,7 +399,8 @@ def run(model, originals, settings: dict, augmentations=AUGMENTATIONS, size: int
     the SSIM that the method's own randomness costs. `data_range` (label -> float) replaces the pooled maximum
     (to score a few display images on another experiment's range). cache=True: maps from and to the disk cache.
 
-    Returns dict(probs (N, A) of the class predicted on each original, pred (N,), kept (N, A-1) bool,
+    Returns dict(probs (N, A) of the class predicted on each original, pred (N,), top1 (N, A) the class predicted
+    on every image (original first), kept (N, A-1) bool,
     top1_changed (N, A-1) bool (the augmented image's top class is another), ssim {label: (N, A-1)} (pooled
     maximum, the authors' choice), ssim_ranges {range: {label: (N, A-1)}},
     ssim_masked {label: (N, A-1)} (rotations: only pixels inside the rotated frame), noise_floor {range: {label:
@@ -410,7 +413,7 @@ def run(model, originals, settings: dict, augmentations=AUGMENTATIONS, size: int
     if augmentations[0] != "none":
         raise ValueError("augmentations must start with 'none'")
     noisy = {k: settings[k] for k in stochastic(settings)} if noise_floor else {}
-    probs, preds, changed, all_maps, reruns, inputs = [], [], [], [], [], {}
+    probs, preds, changed, top1, all_maps, reruns, inputs = [], [], [], [], [], [], {}
     bar = progress(list(enumerate(originals)), desc="images", disable=not show_progress)
     for i, img in bar:
         batch = augmented_batch(img, augmentations, size)
@@ -419,6 +422,7 @@ def run(model, originals, settings: dict, augmentations=AUGMENTATIONS, size: int
         preds.append(c)
         probs.append(p[:, c])
         changed.append(p[1:].argmax(1) != c)
+        top1.append(p.argmax(1))
         s = seed * 100_003 + i * 101
         all_maps.append(attribute_variants(model, batch, c, settings, seed=s, chunk=chunk, cache=cache))
         reruns.append(attribute_variants(model, batch[:1], c, noisy, seed=s + FLOOR_SEED, chunk=chunk, cache=cache)
@@ -432,6 +436,9 @@ def run(model, originals, settings: dict, augmentations=AUGMENTATIONS, size: int
     pooled.update({m: float(v) for m, v in (data_range or {}).items() if m in pooled})
     p99 = {m: max(float(np.percentile(np.concatenate([mp[m].abs().numpy().ravel() for mp in all_maps]), 99)),
                   1e-30) for m in labels}
+    # the share of a map's values near 0 (below 1% of the pooled data_range): how sparse each map is
+    near_zero = {m: np.stack([(mp[m].abs() < NEAR_ZERO * pooled[m]).float().mean((1, 2, 3)).numpy()
+                              for mp in all_maps]) for m in labels}
     rotations = tuple(angle(a) for a in augmentations if angle(a))
     scores = thread_map(lambda i: image_scores(all_maps[i], augmentations, pooled, p99, reruns[i], rotations),
                         range(len(all_maps)))
@@ -439,6 +446,7 @@ def run(model, originals, settings: dict, augmentations=AUGMENTATIONS, size: int
     ranges = {r: {m: col("pairs", m)[..., j] for m in labels} for j, r in enumerate(DATA_RANGES)}
     floor = {r: {m: np.array([sc[m]["floor"][j] for sc in scores]) for m in noisy} for j, r in enumerate(DATA_RANGES)}
     return dict(probs=probs, pred=torch.tensor(preds), kept=kept, top1_changed=torch.stack(changed),
+                top1=torch.stack(top1), near_zero=near_zero,
                 augmentations=augmentations,
                 ssim=ranges["pooled_max"], ssim_ranges=ranges, ssim_masked={m: col("masked", m) for m in labels},
                 noise_floor=floor if noisy else {}, stochastic=list(noisy),

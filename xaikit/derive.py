@@ -153,6 +153,74 @@ def apem_adversarial_perturbation(res: Results) -> list[str]:
     return added
 
 
+def dont_augment_me(res: Results, constant: str = "Deconvolution") -> list[str]:
+    """01: what the augmentation itself costs each method's map beyond its own noise floor (and, for rotations,
+    beyond the interpolation floor), and Guided Grad-CAM's spread of SSIM against every other method's, from the
+    saved per-pair SSIM, per-image noise floors and per-pair interpolation losses (bootstraps resample images).
+    `constant`: the method whose map does not depend on the input here, left out (its SSIM is fixed)."""
+    v, seed, added = res.values, res.seed, []
+    methods = sorted({k.split("/", 1)[1] for k in v if k.startswith(("ssim_rotations/", "ssim_filters/"))} - {constant})
+    image = lambda uid: uid.split("/")[1]  # noqa: E731  (unit ids are model/image/augmentation)
+
+    def pairs(kind, m):   # the kept pairs of one kind (none where a profile keeps none)
+        e = v.get(f"ssim_{kind}/{m}")
+        return (list(e["unit_ids"]), np.asarray(e["units"], dtype=float)) if e else ([], np.empty(0))
+
+    for m in methods:
+        nf_key = f"noise_floor/{m}"
+        floor = dict(zip(v[nf_key]["unit_ids"], v[nf_key]["units"])) if nf_key in v else None
+        noise = (lambda uid: 1 - floor["/".join(uid.split("/")[:2])]) if floor else (lambda uid: 0.0)
+        why = {} if floor else {"noise_floor": "none: the method is deterministic, its noise loss is 0"}
+        src = [f"ssim_rotations/{m}", f"ssim_filters/{m}"] + ([nf_key] if floor else [])
+        for kind, name, claim in (("both", f"augmentation_loss_beyond_noise/{m}", "rotation and filter pairs"),
+                                  ("filters", f"filters_loss_beyond_noise/{m}", "filter pairs")):
+            ids, s = pairs("filters", m)
+            if kind == "both":
+                r_ids, r = pairs("rotations", m)
+                ids, s = r_ids + ids, np.concatenate([r, s])
+            d = np.array([1 - x - noise(u) for u, x in zip(ids, s)])
+            if len(d) < 2:
+                continue
+            res.compare(name, d, kind="greater", clusters=[image(u) for u in ids], unit_ids=ids, unit="pair",
+                        derived_from=src, **why, paper="augmentations change the maps (mean SSIM below 1)",
+                        paper_where="Fig. 2, Fig. 4", claim=f"{m}: SSIM lost on kept {claim} (1 - SSIM) minus the "
+                                                            "image's noise-floor loss, mean over pairs")
+            added.append(name)
+        ik = f"interpolation_share/{m}"
+        if ik in v and len(pairs("rotations", m)[0]) >= 2:
+            interp = dict(zip(v[ik]["unit_ids"], np.asarray(v[ik]["units"], dtype=float)[:, 0]))
+            ids, s = pairs("rotations", m)
+            d = np.array([1 - x - noise(u) - interp[u] for u, x in zip(ids, s)])
+            name = f"rotations_loss_beyond_noise_and_interpolation/{m}"
+            res.compare(name, d, kind="greater", clusters=[image(u) for u in ids], unit_ids=ids, unit="pair",
+                        derived_from=src[:1] + [ik] + src[2:], **why, paper="rotations change the maps",
+                        paper_where="Fig. 5", claim=f"{m}: SSIM lost on kept rotation pairs minus the noise-floor "
+                                                    "and interpolation-floor losses of the same pair, mean over pairs")
+            added.append(name)
+    ggc = "Guided Grad-CAM"
+    if ggc in methods:
+        r_ids, r = pairs("rotations", ggc)
+        f_ids, f = pairs("filters", ggc)
+        g = dict(zip(r_ids + f_ids, np.concatenate([r, f])))
+        for m in (m for m in methods if m != ggc):
+            r_ids, r = pairs("rotations", m)
+            f_ids, f = pairs("filters", m)
+            ids = [u for u in r_ids + f_ids if u in g]
+            if len(ids) < 3:
+                continue
+            other = dict(zip(r_ids + f_ids, np.concatenate([r, f])))
+            rows = np.array([[g[u], other[u]] for u in ids])
+            name = f"ssim_std_difference/{ggc} - {m}"
+            res.compare(name, stats.bootstrap(rows, lambda a: float(a[:, 0].std(ddof=1) - a[:, 1].std(ddof=1)),
+                        clusters=[image(u) for u in ids], seed=seed, unit="pair"), kind="less", unit_ids=ids,
+                        derived_from=[f"ssim_rotations/{ggc}", f"ssim_filters/{ggc}", f"ssim_rotations/{m}",
+                                      f"ssim_filters/{m}"], clusters=[image(u) for u in ids],
+                        paper="Guided Grad-CAM: the lowest standard deviation", paper_where="Fig. 2",
+                        claim=f"SD of SSIM over the kept pairs, {ggc} minus {m} (same pairs, images resampled)")
+            added.append(name)
+    return added
+
+
 SALIENCY = ("sensitivity", "gradient⊙input", "DeepSHAP")   # 02: the saliency methods besides deep Taylor
 
 
@@ -253,6 +321,18 @@ def sanity_checks_for_saliency_metrics(res: Results) -> list[str]:
                            v[f"faithfulness.{p}.{m}.abs_mean_below_0.1"]["F_per_image"])) for m in M}
         keep = [i for i in ids if all(i in per[m] for m in M)]
         F[p] = (np.array([[per[m][i] for m in M] for i in keep]), keep)
+    # Fig. 2b: the perturbation moves each method's mean F (by at least 0.02 either way), paired by image
+    if len(perts) == 2:
+        a, b = perts
+        for j, m in enumerate(M):
+            fa, fb = (dict(zip(F[p][1], F[p][0][:, j])) for p in (a, b))
+            both = [i for i in fa if i in fb]
+            d = np.array([fb[i] - fa[i] for i in both])
+            compare(f"fig2b.F.{b}_minus_{a}.abs_mean.{m}", stats.bootstrap(d, lambda x: float(abs(x.mean())),
+                    seed=seed), [f"faithfulness.{p}.{m}.abs_mean_below_0.1" for p in perts], kind="greater",
+                    reference=0.02, unit_ids=both, mean_difference=float(d.mean()),
+                    paper="the perturbation changes the mean values", paper_where="Fig. 2b",
+                    claim=f"|mean F with {b} minus with {a} perturbation|, {m}, paired by image")
     # edge detection ranked more consistently: its modal-rank share minus the highest of the saliency methods'
     for p in perts:
         for metric, (table, rows), higher in ((f"MoRF_L={L}", (S["MoRF", p], ids), True),
@@ -371,7 +451,8 @@ def audit_your_model(res: Results, random: str = "random") -> list[str]:
     return added
 
 
-FUNCTIONS = {"02_sanity_checks_for_saliency_metrics": sanity_checks_for_saliency_metrics,
+FUNCTIONS = {"01_dont_augment_me": dont_augment_me,
+             "02_sanity_checks_for_saliency_metrics": sanity_checks_for_saliency_metrics,
              "03_roar_remove_and_retrain": roar_remove_and_retrain,
              "06_audit_your_model": audit_your_model,
              "04_apem_adversarial_perturbation": apem_adversarial_perturbation}

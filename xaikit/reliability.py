@@ -188,6 +188,20 @@ def spearman(a, b) -> float:
     return float(stats.spearmanr(a[ok], b[ok]).statistic)
 
 
+def across_images(maps) -> np.ndarray:
+    """Per image, the mean Spearman correlation of its map with the maps of every other image (maps: N images x
+    any shape, N >= 2): how far a method's map depends on the image (near 1: one map for every image). A map that
+    is constant gives NaN."""
+    a = np.asarray(maps.detach().cpu() if hasattr(maps, "detach") else maps, dtype=float).reshape(len(maps), -1)
+    if len(a) < 2:
+        raise ValueError(f"need maps of at least 2 images, got {len(a)}")
+    r = stats.rankdata(a, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.corrcoef(r)          # Pearson of ranks = Spearman
+    np.fill_diagonal(c, np.nan)
+    return np.nanmean(c, axis=1)
+
+
 def inter_method(scores) -> dict:
     """Mean pairwise Spearman rho between methods (columns) over images, and each pair's rho."""
     a = _table(scores)

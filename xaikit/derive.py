@@ -224,6 +224,15 @@ def dont_augment_me(res: Results, constant: str = "Deconvolution") -> list[str]:
 SALIENCY = ("sensitivity", "gradient⊙input", "DeepSHAP")   # 02: the saliency methods besides deep Taylor
 
 
+def _rho_difference(k: int):
+    """mean pairwise Spearman of the first k columns minus that of the last k (with a batched twin)."""
+    def fn(a):
+        return reliability.mean_pairwise_spearman(a[:, :k]) - reliability.mean_pairwise_spearman(a[:, k:])
+    fn.batched = lambda s: (reliability.mean_pairwise_spearman.batched(s[..., :k])
+                            - reliability.mean_pairwise_spearman.batched(s[..., k:]))
+    return fn
+
+
 def _modal_rank_share(ranks: np.ndarray) -> np.ndarray:
     """Per column (method): the share of rows (images) on which it takes its most frequent rank."""
     return np.array([np.unique(c, return_counts=True)[1].max() / len(c) for c in ranks.T])
@@ -333,6 +342,26 @@ def sanity_checks_for_saliency_metrics(res: Results) -> list[str]:
                     reference=0.02, unit_ids=both, mean_difference=float(d.mean()),
                     paper="the perturbation changes the mean values", paper_where="Fig. 2b",
                     claim=f"|mean F with {b} minus with {a} perturbation|, {m}, paired by image")
+    # inter-method reliability: F lowest and MoRF highest, paired differences of mean pairwise rho per column
+    Ls = sorted(int(k.split("=")[1]) for k in v if k.startswith("scores.LeRF_L="))
+    if "scores.MoRF_L=80" in v and len(perts) == 2:
+        table = {(o, L_, p): np.asarray(v[f"scores.{o}_L={L_}"]["value"][p], dtype=float)
+                 for o in ("MoRF", "LeRF") for L_ in Ls for p in perts}
+        pos = {i: n for n, i in enumerate(ids)}
+        for p in perts:
+            for edge, cols in (("with_edge", list(range(len(M)))), ("without_edge", [I[m] for m in M if m != "edge detection"])):
+                k = len(cols)
+                fn = _rho_difference(k)
+                rows_f = [pos[i] for i in F[p][1]]
+                pairs = [(f"LeRF_L={b}", "F", table["LeRF", b, p][rows_f], F[p][0]) for b in Ls]
+                pairs += [(f"MoRF_L={a}", f"LeRF_L={b}", table["MoRF", a, p], table["LeRF", b, p]) for a in Ls for b in Ls]
+                for hi, lo, x, y in pairs:
+                    rows = np.concatenate([x[:, cols], y[:, cols]], 1)
+                    name = f"inter_method_rho.{hi}_minus_{lo}.{p}.{edge}"
+                    compare(name, stats.bootstrap(rows, fn, method="percentile", seed=seed),
+                            [f"scores.{hi}" if lo != "F" else f"scores.{hi}"], kind="greater", methods=[M[c] for c in cols],
+                            paper="F lowest and MoRF highest", paper_where="Results, text after Table 1",
+                            claim=f"mean pairwise Spearman between methods, {hi} minus {lo}, {p} perturbation, {edge.replace('_', ' ')}")
     # edge detection ranked more consistently: its modal-rank share minus the highest of the saliency methods'
     for p in perts:
         for metric, (table, rows), higher in ((f"MoRF_L={L}", (S["MoRF", p], ids), True),

@@ -157,3 +157,14 @@ def test_sanity_inter_method_differences_are_differences_of_the_saved_levels():
         level = lambda m: v[f"inter_method_rho.{m}.{p}.{edge}"]["value"]  # noqa: E731
         assert v[k]["value"] == pytest.approx(level(hi) - level(lo), abs=2e-3), k
         assert v[k]["ci"][0] < v[k]["value"] < v[k]["ci"][1]
+
+
+def test_sanity_perturbation_effects_match_the_saved_levels():
+    v = results.read(results.results_path(SANITY))["values"]
+    named = claims.load(SANITY).row("inter_method_rho.perturbation_affects_less_than_alpha").measures
+    assert len(named) == 22 and all(k in v for k in named)
+    for k in named:
+        metric, edge = k.split(".")[2:]
+        rho = [v[f"inter_method_rho.{metric}.{p}.{edge}"]["value"] for p in ("mean", "random")]
+        alpha = [v[f"table1.alpha.{metric}.{p}.{edge}"]["value"] for p in ("mean", "random")]
+        assert v[k]["value"] == pytest.approx(abs(rho[0] - rho[1]) - abs(alpha[0] - alpha[1]), abs=2e-3), k

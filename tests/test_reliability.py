@@ -164,3 +164,18 @@ def test_across_images_is_one_for_one_map_and_near_zero_for_unrelated_maps():
     assert R.across_images(bent) == pytest.approx(R.across_images(maps))
     with pytest.raises(ValueError, match="at least 2"):
         R.across_images(maps[:1])
+
+
+def test_perturbation_effects_is_the_difference_of_the_two_level_changes():
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(60, 1)) + rng.normal(size=(60, 4)) * 0.5
+    other = base + rng.normal(size=(60, 4)) * 0.8            # the same images under another setting
+    ci = R.perturbation_effects(base, other, n_resamples=2000, seed=1)
+    ra, rb = R.rank_methods(base), R.rank_methods(other)
+    direct = (abs(R.mean_pairwise_spearman(base) - R.mean_pairwise_spearman(other))
+              - abs(R.alpha(ra) - R.alpha(rb)))
+    assert ci.estimate == pytest.approx(direct) and ci.low < ci.estimate < ci.high and ci.n == 60
+    same = R.perturbation_effects(base, base, n_resamples=2000)
+    assert same.low == same.high == 0   # no change of setting: both effects 0 on every resample
+    with pytest.raises(ValueError, match="same images"):
+        R.perturbation_effects(base, other[:10])

@@ -362,6 +362,20 @@ def sanity_checks_for_saliency_metrics(res: Results) -> list[str]:
                             [f"scores.{hi}" if lo != "F" else f"scores.{hi}"], kind="greater", methods=[M[c] for c in cols],
                             paper="F lowest and MoRF highest", paper_where="Results, text after Table 1",
                             claim=f"mean pairwise Spearman between methods, {hi} minus {lo}, {p} perturbation, {edge.replace('_', ' ')}")
+    # inter-method rho moves less with the perturbation than alpha does (same resampled images for all four)
+    if "scores.MoRF_L=80" in v and len(perts) == 2:
+        a, b = perts
+        both = [i for i in F[a][1] if i in set(F[b][1])]
+        fa, fb = (np.array([dict(zip(F[p][1], F[p][0]))[i] for i in both]) for p in (a, b))
+        metrics = [("F", fa, fb, True)] + [(f"{o}_L={L_}", table[o, L_, a], table[o, L_, b], o == "MoRF")
+                                             for o in ("MoRF", "LeRF") for L_ in Ls]
+        for metric, ta, tb, higher in metrics:
+            for edge, cols in (("with_edge", list(range(len(M)))), ("without_edge", [I[m] for m in M if m != "edge detection"])):
+                compare(f"perturbation_effect.rho_minus_alpha.{metric}.{edge}", reliability.perturbation_effects(
+                        ta[:, cols], tb[:, cols], higher, seed=seed), [f"scores.{metric}" if metric != "F" else
+                        f"faithfulness.{a}.DeepSHAP.abs_mean_below_0.1"], kind="less", methods=[M[c] for c in cols],
+                        paper="perturbation moves rho much less than alpha", paper_where="Results, text after Table 1",
+                        claim=f"{metric}, {edge.replace('_', ' ')}: |rho({a}) - rho({b})| - |alpha({a}) - alpha({b})|")
     # edge detection ranked more consistently: its modal-rank share minus the highest of the saliency methods'
     for p in perts:
         for metric, (table, rows), higher in ((f"MoRF_L={L}", (S["MoRF", p], ids), True),

@@ -145,6 +145,31 @@ def bootstrap_alpha_difference(ranks_a, ranks_b, n_resamples: int = stats_mod.N_
                 undefined=int(np.isnan(boots).sum()), samples=boots, ci=ci)
 
 
+def perturbation_effects(scores_a, scores_b, higher_is_better: bool = True, n_resamples: int = stats_mod.N_RESAMPLES,
+                         interval: float = stats_mod.LEVEL, seed: int = 0, level: str = "ordinal"):
+    """How much a change of the setting (e.g. the perturbation) moves inter-method reliability against inter-rater
+    reliability: |rho(a) - rho(b)| - |alpha(a) - alpha(b)| for two (images, methods) score tables of the same
+    images, rho the mean pairwise Spearman between methods, alpha Krippendorff's alpha of the images' rankings;
+    a percentile interval from resampling the images once for all four. Returns a `stats.Interval`."""
+    a, b = _table(scores_a, "scores_a"), _table(scores_b, "scores_b")
+    if a.shape != b.shape:
+        raise ValueError(f"the two tables need the same images and methods, got {a.shape} and {b.shape}")
+    ra, rb = (rank_methods(t, higher_is_better) for t in (a, b))
+    parts = [(np.unique(r[~np.isnan(r)]), r) for r in (ra, rb)]
+    oh = [(dom, _onehot(r, dom)) for dom, r in parts]
+    value = (abs(mean_pairwise_spearman(a) - mean_pairwise_spearman(b)) - abs(alpha(ra, level) - alpha(rb, level)))
+    rng = np.random.default_rng(seed)
+    n, boots = len(a), []
+    for s in range(0, n_resamples, 1000):
+        idx = rng.integers(0, n, size=(min(1000, n_resamples - s), n))
+        w = np.zeros(idx.shape)
+        np.add.at(w, (np.repeat(np.arange(len(idx)), n), idx.ravel()), 1.0)
+        al = [alpha_from_counts(np.einsum("bn,nmv->bmv", w, o), dom, level) for dom, o in oh]
+        rho = [_mean_pairwise_spearman_batched(t[idx]) for t in (a, b)]
+        boots.append(np.abs(rho[0] - rho[1]) - np.abs(al[0] - al[1]))
+    return stats_mod.percentile_interval(value, np.concatenate(boots), n, level=interval)
+
+
 def mean_pairwise_spearman(rows: np.ndarray) -> float:
     """Mean pairwise Spearman rho between the columns of a complete (no NaN) table; for bootstraps."""
     r = stats.rankdata(np.asarray(rows, dtype=float), axis=0)

@@ -99,12 +99,17 @@ def test_smoke_run_saves_every_lens_and_consistent_numbers(smoke):
     assert smoke["draw"]["n"] == 4
     # one graded reading per method for each lens with a reference, and one per reliability with alpha defined
     methods = list(smoke["methods"]["value"])
-    graded = [k for k in compared if not k.startswith(("reliability.", "roar.", "augmentation.ssim_minus_random."))]
+    paired = ("augmentation.ssim_minus_random.", "pic.sic.", "pic.aic.")   # differences between maps, below
+    graded = [k for k in compared if not k.startswith(("reliability.", "roar.") + paired)]
     assert len(graded) <= 4 * len(methods) and all(k.split(".")[0] in ("faithfulness", "apem") for k in graded)
     # the SSIM lens against the random map (xaikit.derive): one paired difference per real method
     real = [m for m in methods if m != "random"]
     assert sorted(k for k in compared if k.startswith("augmentation.ssim_minus_random.")) == sorted(
         f"augmentation.ssim_minus_random.{m}" for m in real)
+    # the PIC paired differences: SIC against the random map; Grad-CAM against each other real method, SIC and AIC
+    pic_pairs = [f"pic.sic.{m}_minus_random" for m in real] + [
+        f"pic.{k}.grad_cam_minus_{m}" for k in ("sic", "aic") for m in real if m != "grad_cam" and "grad_cam" in real]
+    assert sorted(k for k in compared if k.startswith(("pic.sic.", "pic.aic."))) == sorted(pic_pairs)
     assert all(f"apem.apem.{m}" in compared for m in methods)
 
 

@@ -359,7 +359,7 @@ def sanity_checks_for_saliency_metrics(res: Results) -> list[str]:
                     rows = np.concatenate([x[:, cols], y[:, cols]], 1)
                     name = f"inter_method_rho.{hi}_minus_{lo}.{p}.{edge}"
                     compare(name, stats.bootstrap(rows, fn, method="percentile", seed=seed),
-                            [f"scores.{hi}" if lo != "F" else f"scores.{hi}"], kind="greater", methods=[M[c] for c in cols],
+                            [f"scores.{hi}"], kind="greater", methods=[M[c] for c in cols],
                             paper="F lowest and MoRF highest", paper_where="Results, text after Table 1",
                             claim=f"mean pairwise Spearman between methods, {hi} minus {lo}, {p} perturbation, {edge.replace('_', ' ')}")
     # inter-method rho moves less with the perturbation than alpha does (same resampled images for all four)
